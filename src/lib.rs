@@ -1,0 +1,20 @@
+//! pullgate: an authenticating proxy registry; pure protocol modules plus the Worker glue in `edge`.
+//!
+//! A request flows: `route` (method + path) → host lookup (`store`) → client auth (`license`,
+//! `token`) → name resolution (`access`) → upstream fetch plan (`upstream`) → response, with
+//! every failure becoming a `error::RegistryError`. Only `edge` touches the Workers runtime.
+
+pub mod challenge;
+pub mod envelope;
+pub mod error;
+pub mod keys;
+pub mod license;
+pub mod pattern;
+pub mod reference;
+pub mod scope;
+pub mod sigv4;
+pub mod time;
+pub mod token;
+
+#[cfg(target_arch = "wasm32")]
+mod edge;
