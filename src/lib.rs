@@ -13,6 +13,7 @@ pub mod pattern;
 pub mod reference;
 pub mod scope;
 pub mod sigv4;
+pub mod store;
 pub mod time;
 pub mod token;
 

@@ -1,0 +1,376 @@
+//! The KV schema shared by the Worker and the admin CLI: key names and the JSON records behind them.
+//!
+//! ```text
+//! app:<slug>        AppRecord (with its upstreams; one key, so an app changes atomically)
+//! domain:<host>     DomainRecord (custom domain → app)
+//! keys              keys::KeysetRecord (signing keys, sealed)
+//! license:<id>      LicenseRecord (what was issued; the edge never reads it)
+//! revoked:<id>      RevocationRecord (read by the edge when it issues a bearer token)
+//! ```
+//! Every record carries `v` so a later schema can be told apart.
+
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{KeyError, RootSecret, Sealed};
+
+/// The KV binding name in `wrangler.toml`.
+pub const KV_BINDING: &str = "PULLGATE_KV";
+/// Current record schema version.
+pub const SCHEMA_VERSION: u32 = 1;
+/// The keyset record's key.
+pub const KEYSET_KEY: &str = "keys";
+
+pub const APP_PREFIX: &str = "app:";
+pub const DOMAIN_PREFIX: &str = "domain:";
+pub const LICENSE_PREFIX: &str = "license:";
+pub const REVOCATION_PREFIX: &str = "revoked:";
+
+pub fn app_key(slug: &str) -> String {
+    format!("{APP_PREFIX}{slug}")
+}
+
+pub fn domain_key(host: &str) -> String {
+    format!("{DOMAIN_PREFIX}{}", host.to_ascii_lowercase())
+}
+
+pub fn license_key(id: &str) -> String {
+    format!("{LICENSE_PREFIX}{id}")
+}
+
+pub fn revocation_key(id: &str) -> String {
+    format!("{REVOCATION_PREFIX}{id}")
+}
+
+fn schema_version() -> u32 {
+    SCHEMA_VERSION
+}
+
+/// How blob GETs are answered for an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobMode {
+    /// 307 to the upstream's signed URL: no blob byte passes through the Worker.
+    #[default]
+    Redirect,
+    /// The Worker streams the bytes: customers only need to reach the vendor's domain.
+    Stream,
+}
+
+impl BlobMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlobMode::Redirect => "redirect",
+            BlobMode::Stream => "stream",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "redirect" => Some(BlobMode::Redirect),
+            "stream" => Some(BlobMode::Stream),
+            _ => None,
+        }
+    }
+}
+
+/// `app:<slug>`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppRecord {
+    #[serde(default = "schema_version")]
+    pub v: u32,
+    pub slug: String,
+    pub name: String,
+    #[serde(default)]
+    pub blob_mode: BlobMode,
+    pub created_at: i64,
+    #[serde(default)]
+    pub upstreams: Vec<UpstreamRecord>,
+}
+
+/// Hosts that all mean Docker Hub in an image name.
+pub const DOCKER_HUB_NAMES: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
+/// Docker Hub's API host.
+pub const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
+
+impl AppRecord {
+    /// The upstream an image name's `<upstream>` component refers to: an alias, or the
+    /// endpoint's hostname (Docker Hub under any of its names).
+    pub fn upstream_named(&self, name: &str) -> Option<&UpstreamRecord> {
+        let name = name.to_ascii_lowercase();
+        self.upstreams.iter().find(|u| u.alias.as_deref() == Some(name.as_str())).or_else(|| {
+            let hub = DOCKER_HUB_NAMES.contains(&name.as_str());
+            self.upstreams.iter().find(|u| {
+                let host = u.host();
+                host == name || (hub && u.is_docker_hub())
+            })
+        })
+    }
+}
+
+/// One upstream registry of an app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamRecord {
+    /// `https://host[:port]` (plain `http` only for local development).
+    pub endpoint: String,
+    /// Short name usable in image names instead of the host (required for hosts with a port).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// Repository allow-patterns (`pattern` syntax); empty means any repository.
+    #[serde(default)]
+    pub repos: Vec<String>,
+    pub credential: CredentialRecord,
+    /// Set by `--insecure-dev`: http, loopback and IP endpoints, and realms/redirects to them.
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+impl UpstreamRecord {
+    /// Hostname of the endpoint, lowercase, without port.
+    pub fn host(&self) -> String {
+        url::Url::parse(&self.endpoint)
+            .ok()
+            .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase()))
+            .unwrap_or_default()
+    }
+
+    /// The name shown to customers: alias if there is one, else the host.
+    pub fn display_name(&self) -> String {
+        self.alias.clone().unwrap_or_else(|| self.host())
+    }
+
+    pub fn is_docker_hub(&self) -> bool {
+        DOCKER_HUB_NAMES.contains(&self.host().as_str())
+    }
+
+    /// Whether the upstream repository path is inside the allow-list.
+    pub fn allows(&self, upstream_repo: &str) -> bool {
+        self.repos.is_empty() || self.repos.iter().any(|p| crate::pattern::matches(p, upstream_repo))
+    }
+
+    /// The repository path at the upstream for the path a client named: Docker Hub's
+    /// one-component names live under `library/`.
+    pub fn upstream_repo(&self, repo: &str) -> String {
+        if self.is_docker_hub() && !repo.contains('/') {
+            format!("library/{repo}")
+        } else {
+            repo.to_string()
+        }
+    }
+
+    /// Base URL for API calls (`…/v2/…`): Docker Hub's names all go to its API host.
+    pub fn api_base(&self) -> String {
+        if self.is_docker_hub() {
+            format!("https://{DOCKER_HUB_API_HOST}")
+        } else {
+            self.endpoint.trim_end_matches('/').to_string()
+        }
+    }
+}
+
+/// Kinds of vendor credential for an upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialKind {
+    /// Anonymous pulls.
+    #[default]
+    None,
+    /// Username and password (Quay, Artifactory, Nexus, Harbor, ACR, any registry).
+    Basic,
+    /// GitHub username and a personal access token with `read:packages`.
+    Ghcr,
+    /// Docker Hub username and a password or access token.
+    Dockerhub,
+    /// Google service-account JSON key (`_json_key`), or an OAuth access token (`oauth2accesstoken`).
+    Gcr,
+    /// AWS access key id, secret and region; exchanged for a 12 h token via GetAuthorizationToken.
+    Ecr,
+}
+
+impl CredentialKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::None => "none",
+            CredentialKind::Basic => "basic",
+            CredentialKind::Ghcr => "ghcr",
+            CredentialKind::Dockerhub => "dockerhub",
+            CredentialKind::Gcr => "gcr",
+            CredentialKind::Ecr => "ecr",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::None, Self::Basic, Self::Ghcr, Self::Dockerhub, Self::Gcr, Self::Ecr]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// How an upstream credential is stored: kind and public identity in clear, secrets sealed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CredentialRecord {
+    pub kind: CredentialKind,
+    /// The non-secret identity (username, access key id, service-account email), for display.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// `Secret` as JSON, sealed with the root secret for `CredentialRecord::seal_context`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<Sealed>,
+}
+
+impl CredentialRecord {
+    /// Binds a sealed credential to its app and endpoint, so it cannot be moved to another.
+    pub fn seal_context(app: &str, endpoint: &str) -> String {
+        format!("credential:{app}:{endpoint}")
+    }
+
+    /// Opens the sealed secret; `None` for anonymous upstreams.
+    pub fn open(&self, root: &RootSecret, app: &str, endpoint: &str) -> Result<Option<Secret>, KeyError> {
+        let Some(sealed) = &self.sealed else { return Ok(None) };
+        let json = root.open(&Self::seal_context(app, endpoint), sealed)?;
+        serde_json::from_slice(&json).map(Some).map_err(|_| KeyError::Malformed("credential"))
+    }
+}
+
+/// The secret part of a credential, only ever held in memory or sealed. `Debug` is redacted.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Secret {
+    /// Username + password for Basic (or for a Bearer realm's Basic exchange).
+    Password { username: String, password: String },
+    /// AWS keys for ECR's GetAuthorizationToken.
+    Aws {
+        access_key_id: String,
+        secret_access_key: String,
+        region: String,
+    },
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Secret::Password { username, .. } => write!(f, "Password({username}, <redacted>)"),
+            Secret::Aws { access_key_id, region, .. } => write!(f, "Aws({access_key_id}, {region}, <redacted>)"),
+        }
+    }
+}
+
+/// `domain:<host>`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainRecord {
+    #[serde(default = "schema_version")]
+    pub v: u32,
+    pub host: String,
+    pub app: String,
+    pub created_at: i64,
+}
+
+/// `license:<id>`: what the CLI issued (the license token itself is not stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseRecord {
+    #[serde(default = "schema_version")]
+    pub v: u32,
+    pub id: String,
+    pub app: String,
+    pub customer: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    #[serde(default)]
+    pub images: Vec<String>,
+    /// Key id that signed it.
+    pub kid: String,
+}
+
+/// `revoked:<id>`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationRecord {
+    #[serde(default = "schema_version")]
+    pub v: u32,
+    pub id: String,
+    pub revoked_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(endpoint: &str, alias: Option<&str>) -> UpstreamRecord {
+        UpstreamRecord {
+            endpoint: endpoint.into(),
+            alias: alias.map(Into::into),
+            repos: vec![],
+            credential: CredentialRecord::default(),
+            insecure: false,
+        }
+    }
+
+    fn app() -> AppRecord {
+        AppRecord {
+            v: 1,
+            slug: "acme".into(),
+            name: "Acme".into(),
+            blob_mode: BlobMode::Redirect,
+            created_at: 0,
+            upstreams: vec![
+                upstream("https://ghcr.io", None),
+                upstream("http://127.0.0.1:5000", Some("local")),
+                upstream("https://registry-1.docker.io", None),
+            ],
+        }
+    }
+
+    #[test]
+    fn upstreams_resolve_by_host_alias_and_docker_hub_synonyms() {
+        let app = app();
+        for (name, want) in [
+            ("ghcr.io", Some("https://ghcr.io")),
+            ("GHCR.io", Some("https://ghcr.io")),
+            ("local", Some("http://127.0.0.1:5000")),
+            ("127.0.0.1", Some("http://127.0.0.1:5000")),
+            ("docker.io", Some("https://registry-1.docker.io")),
+            ("index.docker.io", Some("https://registry-1.docker.io")),
+            ("registry-1.docker.io", Some("https://registry-1.docker.io")),
+            ("quay.io", None),
+            ("ghcr", None),
+        ] {
+            assert_eq!(app.upstream_named(name).map(|u| u.endpoint.as_str()), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn docker_hub_gets_library_prefix_and_api_host() {
+        let hub = upstream("https://docker.io", None);
+        assert_eq!(hub.upstream_repo("nginx"), "library/nginx");
+        assert_eq!(hub.upstream_repo("bitnami/nginx"), "bitnami/nginx");
+        assert_eq!(hub.api_base(), "https://registry-1.docker.io");
+        let ghcr = upstream("https://ghcr.io/", None);
+        assert_eq!(ghcr.upstream_repo("nginx"), "nginx");
+        assert_eq!(ghcr.api_base(), "https://ghcr.io");
+    }
+
+    #[test]
+    fn credentials_are_sealed_per_app_and_endpoint() {
+        let root = RootSecret::from_bytes([3; 32]);
+        let secret = Secret::Password { username: "u".into(), password: "p4ss".into() };
+        let json = serde_json::to_vec(&secret).unwrap();
+        let record = CredentialRecord {
+            kind: CredentialKind::Basic,
+            identity: Some("u".into()),
+            sealed: Some(root.seal(&CredentialRecord::seal_context("acme", "https://ghcr.io"), &json, [1; 24])),
+        };
+        assert_eq!(record.open(&root, "acme", "https://ghcr.io").unwrap(), Some(secret));
+        assert!(record.open(&root, "other", "https://ghcr.io").is_err());
+        assert!(!serde_json::to_string(&record).unwrap().contains("p4ss"));
+        assert_eq!(format!("{:?}", record.open(&root, "acme", "https://ghcr.io").unwrap()), "Some(Password(u, <redacted>))");
+    }
+
+    #[test]
+    fn records_round_trip_and_default_version() {
+        let json = r#"{"slug":"acme","name":"Acme","created_at":5}"#;
+        let app: AppRecord = serde_json::from_str(json).unwrap();
+        assert_eq!((app.v, app.blob_mode, app.upstreams.len()), (1, BlobMode::Redirect, 0));
+        let back: AppRecord = serde_json::from_str(&serde_json::to_string(&app).unwrap()).unwrap();
+        assert_eq!(back, app);
+    }
+}
