@@ -16,6 +16,7 @@ pub mod sigv4;
 pub mod store;
 pub mod time;
 pub mod token;
+pub mod upstream;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

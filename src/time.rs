@@ -74,6 +74,18 @@ pub fn parse_date(s: &str) -> Option<i64> {
     Some(secs)
 }
 
+/// Whole seconds of an RFC 3339 UTC timestamp, ignoring a fractional part
+/// (`2026-11-23T04:10:00.123456Z`); `None` for other offsets.
+pub fn parse_rfc3339_seconds(s: &str) -> Option<i64> {
+    let whole = s.get(..19)?;
+    let rest = &s[19..];
+    let rest = rest.strip_prefix('.').map(|r| r.trim_start_matches(|c: char| c.is_ascii_digit())).unwrap_or(rest);
+    if rest != "Z" && rest != "+00:00" {
+        return None;
+    }
+    parse_date(&format!("{whole}Z"))
+}
+
 fn parse_digits(s: &str, len: usize) -> Option<i64> {
     if s.len() != len || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -151,6 +163,19 @@ mod tests {
         for days in (-800_000..800_000).step_by(97) {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+
+    #[test]
+    fn parses_rfc3339_with_fractions() {
+        for (s, want) in [
+            ("2026-11-23T02:13:20Z", Some(1_795_400_000)),
+            ("2026-11-23T02:13:20.123456789Z", Some(1_795_400_000)),
+            ("2026-11-23T02:13:20+00:00", Some(1_795_400_000)),
+            ("2026-11-23T02:13:20+01:00", None),
+            ("2026-11-23", None),
+        ] {
+            assert_eq!(parse_rfc3339_seconds(s), want, "{s}");
         }
     }
 
