@@ -4,6 +4,7 @@
 //! `token`) → name resolution (`access`) → upstream fetch plan (`upstream`) → response, with
 //! every failure becoming a `error::RegistryError`. Only `edge` touches the Workers runtime.
 
+pub mod access;
 pub mod challenge;
 pub mod envelope;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod keys;
 pub mod license;
 pub mod pattern;
 pub mod reference;
+pub mod route;
 pub mod scope;
 pub mod sigv4;
 pub mod store;

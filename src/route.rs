@@ -1,0 +1,189 @@
+//! Request routing: (method, raw path) → what the client asked for, with every name, tag and
+//! digest validated on the decoded path before anything else happens.
+
+use crate::error::{ErrorCode, RegistryError};
+use crate::reference::{Digest, Name, Reference};
+
+/// The token endpoint's path (the realm we advertise).
+pub const TOKEN_PATH: &str = "/v2/token";
+
+/// What a request is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /v2/`
+    VersionCheck,
+    /// `GET|POST /v2/token`
+    Token,
+    /// `GET|HEAD /v2/<name>/manifests/<reference>`
+    Manifest { name: Name, reference: Reference },
+    /// `GET|HEAD /v2/<name>/blobs/<digest>`
+    Blob { name: Name, digest: Digest },
+    /// `GET /v2/<name>/tags/list`
+    Tags { name: Name },
+    /// `GET /v2/<name>/referrers/<digest>`
+    Referrers { name: Name, digest: Digest },
+}
+
+/// HTTP methods as far as routing cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Write,
+    Other,
+}
+
+impl Method {
+    pub fn parse(m: &str) -> Method {
+        match m {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" | "PATCH" | "DELETE" => Method::Write,
+            _ => Method::Other,
+        }
+    }
+}
+
+fn not_found() -> RegistryError {
+    RegistryError::new(404, ErrorCode::NameUnknown, "no such endpoint: this registry serves the OCI pull API under /v2/")
+}
+
+fn unsupported() -> RegistryError {
+    RegistryError::new(405, ErrorCode::Unsupported, "this registry is read-only: push and delete are not supported")
+}
+
+/// Routes a request. `raw_path` is the path as received (percent-encoded, no query).
+pub fn parse(method: Method, raw_path: &str) -> Result<Route, RegistryError> {
+    let path = decode_path(raw_path)?;
+    let Some(rest) = path.strip_prefix("/v2") else { return Err(not_found()) };
+    let reads = matches!(method, Method::Get | Method::Head);
+    if rest.is_empty() || rest == "/" {
+        return if reads { Ok(Route::VersionCheck) } else { Err(method_error(method)) };
+    }
+    if path == TOKEN_PATH {
+        return match method {
+            Method::Get | Method::Post => Ok(Route::Token),
+            _ => Err(method_error(method)),
+        };
+    }
+    let rest = &rest[1..];
+    // Writes are refused whatever they target, before any name is looked at.
+    if !reads {
+        return Err(method_error(method));
+    }
+    if let Some(name) = rest.strip_suffix("/tags/list") {
+        return Ok(Route::Tags { name: name.parse()? });
+    }
+    for (marker, kind) in [("/manifests/", 0), ("/blobs/", 1), ("/referrers/", 2)] {
+        if let Some((name, tail)) = rest.rsplit_once(marker) {
+            if tail.contains('/') {
+                continue;
+            }
+            let name: Name = name.parse()?;
+            return Ok(match kind {
+                0 => Route::Manifest { name, reference: tail.parse()? },
+                1 => Route::Blob { name, digest: tail.parse()? },
+                _ if method == Method::Get => Route::Referrers { name, digest: tail.parse()? },
+                _ => return Err(not_found()),
+            });
+        }
+    }
+    Err(not_found())
+}
+
+fn method_error(method: Method) -> RegistryError {
+    match method {
+        Method::Write | Method::Post => unsupported(),
+        _ => RegistryError::new(405, ErrorCode::Unsupported, "method not allowed here"),
+    }
+}
+
+/// Percent-decodes a path. An encoded `/` is refused: it would let a client smuggle a path
+/// separator past name validation.
+fn decode_path(raw: &str) -> Result<String, RegistryError> {
+    if !raw.contains('%') {
+        return Ok(raw.to_string());
+    }
+    let invalid = |m: &str| RegistryError::new(400, ErrorCode::NameInvalid, m.to_string());
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = raw.get(i + 1..i + 3).ok_or_else(|| invalid("malformed percent-encoding in path"))?;
+            let b = u8::from_str_radix(hex, 16).map_err(|_| invalid("malformed percent-encoding in path"))?;
+            if b == b'/' || b == b'\\' || b < 0x20 {
+                return Err(invalid("encoded separators are not allowed in repository names"));
+            }
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| invalid("path is not valid UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn routes_good_requests() {
+        let m = |s: &str| s.parse::<Name>().unwrap();
+        for (method, path, want) in [
+            (Method::Get, "/v2/", Route::VersionCheck),
+            (Method::Get, "/v2", Route::VersionCheck),
+            (Method::Head, "/v2/", Route::VersionCheck),
+            (Method::Get, "/v2/token", Route::Token),
+            (Method::Post, "/v2/token", Route::Token),
+            (Method::Get, "/v2/proxy/a/local/x/manifests/1.0",
+             Route::Manifest { name: m("proxy/a/local/x"), reference: "1.0".parse().unwrap() }),
+            (Method::Head, &format!("/v2/proxy/a/local/x/manifests/{D}"),
+             Route::Manifest { name: m("proxy/a/local/x"), reference: D.parse().unwrap() }),
+            (Method::Get, &format!("/v2/local/x/blobs/{D}"), Route::Blob { name: m("local/x"), digest: D.parse().unwrap() }),
+            (Method::Get, "/v2/local/x/tags/list", Route::Tags { name: m("local/x") }),
+            (Method::Get, &format!("/v2/local/x/referrers/{D}"), Route::Referrers { name: m("local/x"), digest: D.parse().unwrap() }),
+            // A repository may itself be called "manifests" or "blobs".
+            (Method::Get, "/v2/local/blobs/manifests/latest",
+             Route::Manifest { name: m("local/blobs"), reference: "latest".parse().unwrap() }),
+            (Method::Get, "/v2/local/%61pp/manifests/1.0",
+             Route::Manifest { name: m("local/app"), reference: "1.0".parse().unwrap() }),
+        ] {
+            assert_eq!(parse(method, path), Ok(want), "{method:?} {path}");
+        }
+    }
+
+    #[test]
+    fn refuses_bad_requests() {
+        for (method, path, status, code) in [
+            (Method::Get, "/", 404, ErrorCode::NameUnknown),
+            (Method::Get, "/v3/", 404, ErrorCode::NameUnknown),
+            (Method::Get, "/v2/local/x", 404, ErrorCode::NameUnknown),
+            (Method::Get, "/v2/local/x/manifests/", 400, ErrorCode::ManifestInvalid),
+            (Method::Get, "/v2/local/X/manifests/1.0", 400, ErrorCode::NameInvalid),
+            (Method::Get, "/v2/local/../x/manifests/1.0", 400, ErrorCode::NameInvalid),
+            (Method::Get, "/v2/local/%2e%2e/x/manifests/1.0", 400, ErrorCode::NameInvalid),
+            (Method::Get, "/v2/local%2Fx/manifests/1.0", 400, ErrorCode::NameInvalid),
+            (Method::Get, "/v2/local/x/manifests/1.0%0d%0a", 400, ErrorCode::NameInvalid),
+            (Method::Get, "/v2/local/x/manifests/%zz", 400, ErrorCode::NameInvalid),
+            (Method::Get, "/v2/local/x/blobs/sha256:abc", 400, ErrorCode::DigestInvalid),
+            (Method::Get, "/v2/local/x/blobs/md5:d41d8cd98f00b204e9800998ecf8427e", 400, ErrorCode::DigestInvalid),
+            (Method::Get, "/v2/local/x/blobs/uploads/", 404, ErrorCode::NameUnknown),
+            (Method::Write, "/v2/local/x/manifests/1.0", 405, ErrorCode::Unsupported),
+            (Method::Post, "/v2/local/x/blobs/uploads/", 405, ErrorCode::Unsupported),
+            (Method::Write, "/v2/local/x/blobs/uploads/abc", 405, ErrorCode::Unsupported),
+            (Method::Write, "/v2/token", 405, ErrorCode::Unsupported),
+            (Method::Post, "/v2/", 405, ErrorCode::Unsupported),
+            (Method::Head, &format!("/v2/local/x/referrers/{D}"), 404, ErrorCode::NameUnknown),
+        ] {
+            let e = parse(method, path).unwrap_err();
+            assert_eq!((e.status, e.code), (status, code), "{method:?} {path}: {}", e.message);
+        }
+    }
+}
