@@ -34,6 +34,15 @@ impl HostBinding {
     }
 }
 
+/// `Host` without its port, lowercase.
+pub fn hostname_of(host: &str) -> String {
+    let host = host.to_ascii_lowercase();
+    if host.starts_with('[') {
+        return host.split(']').next().unwrap_or("").to_string() + "]";
+    }
+    host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host.clone(), |(h, _)| h.to_string())
+}
+
 /// A client's repository name split into its parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -220,6 +229,19 @@ mod tests {
         ] {
             let e = resolve_name(&name(n), &host).unwrap_err();
             assert_eq!((e.status, e.code), (404, ErrorCode::NameUnknown), "{n}");
+        }
+    }
+
+    #[test]
+    fn hostnames_drop_ports() {
+        for (host, want) in [
+            ("Images.Acme.test", "images.acme.test"),
+            ("images.acme.test:8443", "images.acme.test"),
+            ("127.0.0.1:8787", "127.0.0.1"),
+            ("[::1]:8787", "[::1]"),
+            ("localhost", "localhost"),
+        ] {
+            assert_eq!(hostname_of(host), want);
         }
     }
 

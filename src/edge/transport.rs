@@ -1,0 +1,81 @@
+//! The upstream driver's transport on Workers: `fetch` with redirects never followed, a
+//! header timeout, and bounded reads of small bodies.
+
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use worker::{AbortController, Date, Delay, Fetch, Headers, Method, RequestInit, RequestRedirect, Response};
+
+use crate::upstream::{Head, Request, Transport, TransportError};
+
+/// How long an upstream may take to send response headers. containerd gives up after 30 s,
+/// so an answer after that would reach nobody.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(25);
+
+pub struct WorkerTransport;
+
+pub fn now_unix() -> i64 {
+    (Date::now().as_millis() / 1000) as i64
+}
+
+fn method(m: &str) -> Method {
+    match m {
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        _ => Method::Get,
+    }
+}
+
+/// Status and headers of a fetched response, names lowercased.
+pub fn head_of(resp: &Response) -> Head {
+    Head {
+        status: resp.status_code(),
+        headers: resp.headers().entries().map(|(n, v)| (n.to_ascii_lowercase(), v)).collect(),
+    }
+}
+
+impl Transport for WorkerTransport {
+    type Body = Response;
+
+    async fn send(&self, req: Request) -> Result<(Head, Response), TransportError> {
+        let connect = |e: worker::Error| TransportError::Connect(e.to_string());
+        let headers = Headers::new();
+        for (name, value) in &req.headers {
+            headers.append(name, value).map_err(connect)?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(method(req.method)).with_headers(headers).with_redirect(RequestRedirect::Manual);
+        if let Some(body) = &req.body {
+            init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
+        }
+        let request = worker::Request::new_with_init(&req.url, &init).map_err(connect)?;
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        let fetch = Fetch::Request(request);
+        let sending = std::pin::pin!(fetch.send_with_signal(&signal));
+        let timeout = std::pin::pin!(Delay::from(HEADER_TIMEOUT));
+        match select(sending, timeout).await {
+            Either::Left((Ok(resp), _)) => Ok((head_of(&resp), resp)),
+            Either::Left((Err(e), _)) => Err(connect(e)),
+            Either::Right(_) => {
+                controller.abort();
+                Err(TransportError::Timeout)
+            }
+        }
+    }
+
+    async fn read(&self, mut body: Response, limit: usize) -> Result<Vec<u8>, TransportError> {
+        if head_of(&body).content_length().is_some_and(|n| n > limit as u64) {
+            return Err(TransportError::TooLarge);
+        }
+        let bytes = body.bytes().await.map_err(|e| TransportError::Connect(e.to_string()))?;
+        if bytes.len() > limit {
+            return Err(TransportError::TooLarge);
+        }
+        Ok(bytes)
+    }
+
+    fn now(&self) -> i64 {
+        now_unix()
+    }
+}
