@@ -162,7 +162,7 @@ pub enum UpstreamError {
     /// The upstream asked for credentials and none are configured.
     CredentialsRequired { upstream: String },
     /// The upstream (or its token realm) refused the vendor's credentials.
-    CredentialsRejected { upstream: String, status: u16 },
+    CredentialsRejected { upstream: String, status: u16, kind: CredentialKind },
     /// The upstream's challenge names a realm we will not send credentials to.
     UntrustedRealm { upstream: String, realm: String },
     /// The upstream's challenge could not be used.
@@ -186,9 +186,10 @@ impl std::fmt::Display for UpstreamError {
                 f,
                 "{upstream} requires credentials and none are configured: the vendor must add a credential to this upstream"
             ),
-            UpstreamError::CredentialsRejected { upstream, status } => write!(
+            UpstreamError::CredentialsRejected { upstream, status, kind } => write!(
                 f,
-                "{upstream} rejected the vendor's credentials (HTTP {status}): the vendor must update the upstream credential"
+                "{upstream} rejected the vendor's credentials (HTTP {status}): {}",
+                rejection_advice(*kind)
             ),
             UpstreamError::UntrustedRealm { upstream, realm } => write!(
                 f,
@@ -233,6 +234,18 @@ impl From<UpstreamError> for RegistryError {
             UpstreamError::Timeout { .. } => RegistryError::upstream(504, ErrorCode::Unavailable, message),
             _ => RegistryError::upstream(502, ErrorCode::Unavailable, message),
         }
+    }
+}
+
+/// What the vendor must fix when a registry of this kind refuses its credential.
+pub fn rejection_advice(kind: CredentialKind) -> &'static str {
+    match kind {
+        CredentialKind::Ecr => "ECR rejected the access key: check the IAM policy allows ecr:GetAuthorizationToken, ecr:BatchGetImage and ecr:GetDownloadUrlForLayer",
+        CredentialKind::Gcr => "GCR rejected the _json_key: the service account needs roles/artifactregistry.reader (roles/storage.objectViewer for gcr.io)",
+        CredentialKind::Ghcr => "GHCR rejected the token: it needs the read:packages scope and access to the package",
+        CredentialKind::Dockerhub => "Docker Hub rejected the login: check the username and the access token (read-only scope is enough)",
+        CredentialKind::Basic => "check the username and password stored with `pullgate upstream add`",
+        CredentialKind::None => "the upstream needs a credential: add one with `pullgate upstream add --credential …`",
     }
 }
 
@@ -393,7 +406,11 @@ async fn authenticate<T: Transport>(
     match head.status {
         200 => {}
         401 | 403 => {
-            return Err(UpstreamError::CredentialsRejected { upstream: up.describe(), status: head.status })
+            return Err(UpstreamError::CredentialsRejected {
+                upstream: up.describe(),
+                status: head.status,
+                kind: up.record.credential.kind,
+            })
         }
         429 => {
             return Err(UpstreamError::RateLimited { upstream: up.describe(), retry_after: retry_after(&head) })
@@ -561,7 +578,9 @@ pub fn classify(resource: Resource, head: &Head, up: &Upstream<'_>, what: &str) 
             };
             RegistryError::new(404, code, message)
         }
-        401 | 403 => UpstreamError::CredentialsRejected { upstream, status: head.status }.into(),
+        401 | 403 => {
+            UpstreamError::CredentialsRejected { upstream, status: head.status, kind: up.record.credential.kind }.into()
+        }
         429 => UpstreamError::RateLimited { upstream, retry_after: retry_after(head) }.into(),
         503 => UpstreamError::Unavailable { upstream, status: 503 }.into(),
         504 => UpstreamError::Timeout { upstream }.into(),

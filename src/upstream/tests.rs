@@ -195,10 +195,14 @@ fn rejected_vendor_credentials_become_502_never_401() {
     let wrong = Secret::Password { username: "vendor".into(), password: "wrong".into() };
     let up = Upstream { app: "acme", record: &rec, secret: Some(&wrong), allow_insecure: false };
     let err = block_on(send(&t, &TokenCache::default(), &up, manifest_req("https://ghcr.io"), "s")).unwrap_err();
-    assert_eq!(err, UpstreamError::CredentialsRejected { upstream: "GHCR ghcr.io".into(), status: 401 });
+    assert_eq!(
+        err,
+        UpstreamError::CredentialsRejected { upstream: "GHCR ghcr.io".into(), status: 401, kind: CredentialKind::Ghcr }
+    );
     let e = RegistryError::from(err);
     assert_eq!((e.status, e.code), (502, ErrorCode::Unavailable));
     assert!(e.message.contains("rejected the vendor's credentials"), "{}", e.message);
+    assert!(e.message.contains("read:packages"), "{}", e.message);
 }
 
 #[test]

@@ -1,0 +1,80 @@
+"""Benchmark body for scripts/bench: bounded request loops against loopback only."""
+import base64
+import concurrent.futures
+import http.client
+import json
+import os
+import statistics
+import sys
+import time
+import urllib.parse
+
+REQUESTS = int(sys.argv[1]) if len(sys.argv) > 1 else 400
+CONCURRENCY = 4
+ACCEPT = ("application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
+          "application/vnd.docker.distribution.manifest.list.v2+json, "
+          "application/vnd.docker.distribution.manifest.v2+json")
+
+
+def request(base, method, path, headers):
+    u = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn.request(method, path, headers=headers)
+    r = conn.getresponse()
+    body = r.read()
+    conn.close()
+    return r.status, dict((k.lower(), v) for k, v in r.getheaders()), body
+
+
+def measure(label, base, path, headers, want_status):
+    """Runs REQUESTS GETs with CONCURRENCY workers; returns (req/s, p50 ms, p99 ms)."""
+    def one(_):
+        t0 = time.perf_counter()
+        status, _, _ = request(base, "GET", path, headers)
+        if status != want_status:
+            raise SystemExit(f"{label}: status {status}, wanted {want_status}")
+        return (time.perf_counter() - t0) * 1000
+    request(base, "GET", path, headers)  # warm the isolate and its caches
+    t0 = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(CONCURRENCY) as pool:
+        lat = list(pool.map(one, range(REQUESTS)))
+    elapsed = time.perf_counter() - t0
+    lat.sort()
+    p50 = statistics.median(lat)
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    rps = REQUESTS / elapsed
+    print(f"{label}: {rps:.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms ({REQUESTS} requests, {CONCURRENCY} concurrent)")
+    return rps, p50, p99
+
+
+def main():
+    edge = os.environ["PULLGATE_URL"]
+    upstream = os.environ["PULLGATE_UPSTREAM_URL"]
+    license_ = os.environ["PULLGATE_LICENSE"]
+    app, alias = os.environ.get("PULLGATE_DEMO_APP", "demo"), os.environ.get("PULLGATE_DEMO_ALIAS", "local")
+    images = json.load(open(os.path.join(os.environ["PULLGATE_STATE"], "images.json")))
+    hello = next(i for i in images["images"] if i["repo"] == "demo/hello")
+    name = f"proxy/{app}/{alias}/demo/hello"
+    basic = "Basic " + base64.b64encode(f"bench:{license_}".encode()).decode()
+    scope = urllib.parse.quote(f"repository:{name}:pull")
+    status, _, body = request(edge, "GET", f"/v2/token?service=x&scope={scope}", {"Authorization": basic})
+    assert status == 200, (status, body)
+    bearer = {"Authorization": "Bearer " + json.loads(body)["token"], "Accept": ACCEPT}
+
+    direct = measure("manifest GET, upstream directly", upstream, f"/v2/demo/hello/manifests/{hello['tag']}",
+                     {"Accept": ACCEPT}, 200)
+    proxied = measure("manifest GET, through the edge ", edge, f"/v2/{name}/manifests/{hello['tag']}", bearer, 200)
+    print(f"edge/upstream: throughput x{proxied[0] / direct[0]:.2f}, p50 x{proxied[1] / direct[1]:.2f}, "
+          f"p99 x{proxied[2] / direct[2]:.2f}; added p50 {proxied[1] - direct[1]:.2f} ms")
+    blob = hello["blobs"][0]["digest"]
+    measure("blob GET → 307, upstream directly", upstream, f"/v2/demo/hello/blobs/{blob}", {}, 307)
+    measure("blob GET → 307, through the edge ", edge, f"/v2/{name}/blobs/{blob}", bearer, 307)
+
+    _, headers, _ = request(edge, "GET", f"/v2/{name}/manifests/{hello['tag']}", bearer)
+    print(f"kv_reads_per_warm_manifest_request={headers.get('pullgate-kv-reads', 'n/a (DEBUG_HEADERS off)')}")
+    _, headers, _ = request(edge, "GET", f"/v2/token?service=x&scope={scope}", {"Authorization": basic})
+    print(f"kv_reads_per_warm_token_request={headers.get('pullgate-kv-reads', 'n/a')}")
+
+
+if __name__ == "__main__":
+    main()
