@@ -272,6 +272,7 @@ mod tests {
             repos: repos.iter().map(|r| r.to_string()).collect(),
             credential: CredentialRecord::default(),
             insecure: false,
+            auth_endpoint: None,
         };
         AppRecord {
             v: 1,

@@ -122,6 +122,10 @@ pub struct UpstreamRecord {
     /// Set by `--insecure-dev`: http, loopback and IP endpoints, and realms/redirects to them.
     #[serde(default)]
     pub insecure: bool,
+    /// ECR only: the GetAuthorizationToken endpoint, when not `https://api.ecr.<region>.amazonaws.com/`
+    /// (FIPS or VPC endpoints; a loopback stand-in in local development).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_endpoint: Option<String>,
 }
 
 impl UpstreamRecord {
@@ -302,6 +306,7 @@ mod tests {
             repos: vec![],
             credential: CredentialRecord::default(),
             insecure: false,
+            auth_endpoint: None,
         }
     }
 

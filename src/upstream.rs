@@ -321,8 +321,7 @@ pub async fn send<T: Transport>(
 ) -> Result<(Head, T::Body), UpstreamError> {
     let key = up.cache_key(scope);
     let upstream_key = up.cache_key("");
-    let mut authorization = cache.get(&key, t.now());
-    let mut used_cached = authorization.is_some();
+    let mut authorization = cache.get(&key, t.now()).map(|header| Auth { header, cached: true });
     if authorization.is_none() {
         if let Some(c) = cache.challenge(&upstream_key) {
             authorization = Some(authenticate(t, cache, up, &c, scope, &key).await?);
@@ -330,9 +329,10 @@ pub async fn send<T: Transport>(
     }
     let mut retried = false;
     loop {
-        let (head, body) =
-            t.send(req.with_authorization(authorization.as_deref())).await.map_err(|e| transport_error(up, e))?;
-        let retry = !retried && (head.status == 401 || (head.status == 403 && used_cached));
+        let sent = req.with_authorization(authorization.as_ref().map(|a| a.header.as_str()));
+        let (head, body) = t.send(sent).await.map_err(|e| transport_error(up, e))?;
+        let stale = authorization.as_ref().is_some_and(|a| a.cached);
+        let retry = !retried && (head.status == 401 || (head.status == 403 && stale));
         if !retry {
             if head.status == 401 && authorization.is_none() {
                 // 401 without a challenge we could act on and without credentials to offer.
@@ -340,13 +340,16 @@ pub async fn send<T: Transport>(
             }
             return Ok((head, body));
         }
-        used_cached = false;
-        cache.forget(&key);
+        if stale {
+            // A cached token was refused (ECR answers an expired one with a plain-text 403):
+            // drop it, and the ECR token behind Basic credentials too.
+            cache.forget(&key);
+            cache.forget(&ecr_cache_key(up));
+        }
         let challenges = challenge::parse_all(head.headers_named("www-authenticate"));
         let Some(c) = pick_challenge(challenges).or_else(|| cache.challenge(&upstream_key)) else {
             if head.status == 403 {
-                // A stale token refused without a challenge (ECR's plain-text 403): ask again
-                // anonymously to learn how to authenticate.
+                // Nothing known about how to authenticate: ask again anonymously to learn it.
                 authorization = None;
                 continue;
             }
@@ -371,6 +374,12 @@ fn pick_challenge(challenges: Vec<Challenge>) -> Option<Challenge> {
     basic
 }
 
+/// An `Authorization` value, and whether it came from the cache (and so may be stale).
+struct Auth {
+    header: String,
+    cached: bool,
+}
+
 async fn authenticate<T: Transport>(
     t: &T,
     cache: &TokenCache,
@@ -378,13 +387,16 @@ async fn authenticate<T: Transport>(
     c: &Challenge,
     scope: &str,
     key: &str,
-) -> Result<String, UpstreamError> {
+) -> Result<Auth, UpstreamError> {
     if c.scheme == "basic" {
         return match up.secret {
-            Some(Secret::Password { .. }) => up.basic_authorization().ok_or(UpstreamError::BadChallenge {
-                upstream: up.describe(),
-            }),
-            Some(Secret::Aws { .. }) => Err(UpstreamError::UnsupportedCredential { upstream: up.describe() }),
+            Some(Secret::Password { .. }) => up
+                .basic_authorization()
+                .map(|header| Auth { header, cached: false })
+                .ok_or(UpstreamError::BadChallenge { upstream: up.describe() }),
+            Some(Secret::Aws { access_key_id, secret_access_key, region }) => {
+                ecr_authorization(t, cache, up, access_key_id, secret_access_key, region).await
+            }
             None => Err(UpstreamError::CredentialsRequired { upstream: up.describe() }),
         };
     }
@@ -403,25 +415,134 @@ async fn authenticate<T: Transport>(
     }
     let now = t.now();
     let (head, body) = t.send(req).await.map_err(|e| transport_error(up, e))?;
-    match head.status {
-        200 => {}
-        401 | 403 => {
-            return Err(UpstreamError::CredentialsRejected {
-                upstream: up.describe(),
-                status: head.status,
-                kind: up.record.credential.kind,
-            })
-        }
-        429 => {
-            return Err(UpstreamError::RateLimited { upstream: up.describe(), retry_after: retry_after(&head) })
-        }
-        s => return Err(UpstreamError::Unavailable { upstream: up.describe(), status: s }),
-    }
+    check_token_status(up, &head)?;
     let json = t.read(body, MAX_SMALL_BODY).await.map_err(|e| transport_error(up, e))?;
     let token = parse_token_response(&json, now).ok_or(UpstreamError::BadTokenResponse { upstream: up.describe() })?;
     let authorization = format!("Bearer {}", token.token);
     cache.put(key.to_string(), authorization.clone(), token.expires_at - TOKEN_SKEW_SECONDS.min(token.lifetime / 2));
-    Ok(authorization)
+    Ok(Auth { header: authorization, cached: false })
+}
+
+/// Maps a token service's non-200 answer.
+fn check_token_status(up: &Upstream<'_>, head: &Head) -> Result<(), UpstreamError> {
+    match head.status {
+        200 => Ok(()),
+        400 | 401 | 403 => Err(UpstreamError::CredentialsRejected {
+            upstream: up.describe(),
+            status: head.status,
+            kind: up.record.credential.kind,
+        }),
+        429 => Err(UpstreamError::RateLimited { upstream: up.describe(), retry_after: retry_after(head) }),
+        s => Err(UpstreamError::Unavailable { upstream: up.describe(), status: s }),
+    }
+}
+
+/// ECR's GetAuthorizationToken action (JSON 1.1 protocol).
+const ECR_TARGET: &str = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken";
+
+/// Cache key of an upstream's ECR token.
+fn ecr_cache_key(up: &Upstream<'_>) -> String {
+    up.cache_key("ecr:GetAuthorizationToken")
+}
+
+/// Basic credentials for ECR: `GetAuthorizationToken` signed with SigV4 returns
+/// base64(`AWS:<password>`), valid 12 hours. Cached, and refreshed an hour before it expires
+/// (a quarter of its life for shorter tokens), never only after a failure.
+async fn ecr_authorization<T: Transport>(
+    t: &T,
+    cache: &TokenCache,
+    up: &Upstream<'_>,
+    access_key_id: &str,
+    secret_access_key: &str,
+    region: &str,
+) -> Result<Auth, UpstreamError> {
+    let key = ecr_cache_key(up);
+    let now = t.now();
+    if let Some(header) = cache.get(&key, now) {
+        return Ok(Auth { header, cached: true });
+    }
+    let endpoint = match &up.record.auth_endpoint {
+        Some(e) => e.clone(),
+        None => format!("https://api.ecr.{region}.amazonaws.com/"),
+    };
+    let bad_endpoint = || UpstreamError::UntrustedRealm { upstream: up.describe(), realm: truncate(&endpoint, 200) };
+    let url = url::Url::parse(&endpoint).map_err(|_| bad_endpoint())?;
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let insecure_ok = up.allow_insecure && up.record.insecure;
+    let endpoint_ok = match url.scheme() {
+        "https" => insecure_ok || !is_loopback_or_ip(&host),
+        "http" => insecure_ok,
+        _ => false,
+    };
+    if !endpoint_ok || host.is_empty() || !url.username().is_empty() {
+        return Err(bad_endpoint());
+    }
+    let authority = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.clone(),
+    };
+    let body = b"{}".to_vec();
+    let signable = crate::sigv4::SignableRequest {
+        method: "POST".into(),
+        uri: url.path().to_string(),
+        headers: vec![
+            ("host".into(), authority),
+            ("content-type".into(), "application/x-amz-json-1.1".into()),
+            ("x-amz-target".into(), ECR_TARGET.into()),
+        ],
+        body: body.clone(),
+    };
+    let credentials = crate::sigv4::Credentials {
+        access_key_id: access_key_id.to_string(),
+        secret_access_key: secret_access_key.to_string(),
+        session_token: None,
+    };
+    let params = crate::sigv4::SigningParams {
+        credentials: &credentials,
+        region,
+        service: "ecr",
+        time_unix: now,
+        settings: crate::sigv4::Settings::default(),
+    };
+    let signed = crate::sigv4::sign(&signable, &params).map_err(|_| UpstreamError::BadChallenge { upstream: up.describe() })?;
+    let mut req = Request::new("POST", url.as_str())
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", ECR_TARGET);
+    for (name, value) in signed.headers {
+        req = req.header(name, value);
+    }
+    req.body = Some(body);
+    let (head, resp_body) = t.send(req).await.map_err(|e| transport_error(up, e))?;
+    check_token_status(up, &head)?;
+    let json = t.read(resp_body, MAX_SMALL_BODY).await.map_err(|e| transport_error(up, e))?;
+    let (token, expires_at) =
+        parse_ecr_token(&json).ok_or(UpstreamError::BadTokenResponse { upstream: up.describe() })?;
+    let lifetime = (expires_at - now).max(0);
+    let header = format!("Basic {token}");
+    cache.put(key, header.clone(), expires_at - (lifetime / 4).min(3600));
+    Ok(Auth { header, cached: false })
+}
+
+/// `{"authorizationData":[{"authorizationToken":"<base64 AWS:pw>","expiresAt":1.7e9,…}]}`
+pub fn parse_ecr_token(json: &[u8]) -> Option<(String, i64)> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Data {
+        authorization_token: String,
+        expires_at: f64,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Answer {
+        authorization_data: Vec<Data>,
+    }
+    let answer: Answer = serde_json::from_slice(json).ok()?;
+    let data = answer.authorization_data.into_iter().next()?;
+    let decoded = B64.decode(&data.authorization_token).ok()?;
+    if !decoded.starts_with(b"AWS:") || !data.expires_at.is_finite() {
+        return None;
+    }
+    Some((data.authorization_token, data.expires_at as i64))
 }
 
 /// A token from a Bearer realm.

@@ -79,6 +79,7 @@ fn record(endpoint: &str, kind: CredentialKind) -> UpstreamRecord {
         repos: vec![],
         credential: CredentialRecord { kind, identity: None, sealed: None },
         insecure: false,
+        auth_endpoint: None,
     }
 }
 
@@ -377,5 +378,104 @@ fn token_responses() {
     ] {
         let got = parse_token_response(json.as_bytes(), now);
         assert_eq!(got.as_ref().map(|t| (t.token.as_str(), t.expires_at)), want, "{json}");
+    }
+}
+
+fn ecr_answer(password: &str, expires_at: i64) -> String {
+    let token = B64.encode(format!("AWS:{password}"));
+    format!(r#"{{"authorizationData":[{{"authorizationToken":"{token}","expiresAt":{expires_at}.25,"proxyEndpoint":"https://x"}}]}}"#)
+}
+
+fn ecr_setup(api_calls: std::rc::Rc<Cell<i64>>, valid: std::rc::Rc<RefCell<String>>) -> Scripted {
+    let v = valid.clone();
+    Scripted::new()
+        .route("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/v2/", move |r| {
+            let want = format!("Basic {}", B64.encode(format!("AWS:{}", v.borrow())));
+            match auth_of(r) {
+                Some(a) if a == want => (200, vec![], "{}".into()),
+                Some(_) => (403, vec![], "Your authorization token has expired. Reauthenticate and try again.".into()),
+                None => (401, vec![("www-authenticate", r#"Basic realm="https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/",service="ecr.amazonaws.com""#.into())], "".into()),
+            }
+        })
+        .route("https://api.ecr.eu-west-1.amazonaws.com/", move |r| {
+            api_calls.set(api_calls.get() + 1);
+            let header = |n: &str| r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+            let auth = header("authorization").unwrap_or_default();
+            let signed_right = auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+                && auth.contains("/eu-west-1/ecr/aws4_request")
+                && auth.contains("SignedHeaders=content-type;host;x-amz-date;x-amz-target");
+            if r.method != "POST" || !signed_right || header("x-amz-target").as_deref() != Some(ECR_TARGET) {
+                return (400, vec![], r#"{"__type":"InvalidSignatureException"}"#.into());
+            }
+            (200, vec![], ecr_answer(&valid.borrow(), 1_800_000_000 + 12 * 3600))
+        })
+}
+
+#[test]
+fn ecr_exchanges_signed_keys_for_a_cached_12h_token_and_refreshes_early() {
+    let calls = std::rc::Rc::new(Cell::new(0));
+    let valid = std::rc::Rc::new(RefCell::new("pw-1".to_string()));
+    let t = ecr_setup(calls.clone(), valid.clone());
+    let rec = record("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com", CredentialKind::Ecr);
+    let secret = Secret::Aws {
+        access_key_id: "AKIDEXAMPLE".into(),
+        secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+        region: "eu-west-1".into(),
+    };
+    let up = Upstream { app: "acme", record: &rec, secret: Some(&secret), allow_insecure: false };
+    let cache = TokenCache::default();
+    let base = "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+    for scope in ["repository:acme/app:pull", "repository:acme/other:pull"] {
+        let (head, _) = block_on(send(&t, &cache, &up, manifest_req(base), scope)).unwrap();
+        assert_eq!(head.status, 200);
+    }
+    assert_eq!(calls.get(), 1, "one GetAuthorizationToken for both repositories");
+    // 11 h later the token still works but is refreshed before use (one hour of skew).
+    t.now.set(1_800_000_000 + 11 * 3600 + 1);
+    valid.replace("pw-2".into());
+    let (head, _) = block_on(send(&t, &cache, &up, manifest_req(base), "repository:acme/app:pull")).unwrap();
+    assert_eq!(head.status, 200);
+    assert_eq!(calls.get(), 2);
+}
+
+#[test]
+fn ecr_expired_token_mid_pull_is_dropped_and_fetched_again_once() {
+    let calls = std::rc::Rc::new(Cell::new(0));
+    let valid = std::rc::Rc::new(RefCell::new("pw-1".to_string()));
+    let t = ecr_setup(calls.clone(), valid.clone());
+    let rec = record("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com", CredentialKind::Ecr);
+    let secret = Secret::Aws { access_key_id: "AKIDEXAMPLE".into(), secret_access_key: "s".into(), region: "eu-west-1".into() };
+    let up = Upstream { app: "acme", record: &rec, secret: Some(&secret), allow_insecure: false };
+    let cache = TokenCache::default();
+    let base = "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+    block_on(send(&t, &cache, &up, manifest_req(base), "repository:acme/app:pull")).unwrap();
+    // The registry revokes the token early (as after a credential change): plain-text 403.
+    valid.replace("pw-2".into());
+    let (head, _) = block_on(send(&t, &cache, &up, manifest_req(base), "repository:acme/app:pull")).unwrap();
+    assert_eq!(head.status, 200);
+    assert_eq!(calls.get(), 2);
+}
+
+#[test]
+fn ecr_rejection_names_the_iam_permissions() {
+    let t = Scripted::new()
+        .route("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/v2/", |_| {
+            (401, vec![("www-authenticate", r#"Basic realm="https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/""#.into())], "".into())
+        })
+        .route("https://api.ecr.eu-west-1.amazonaws.com/", |_| (400, vec![], r#"{"__type":"UnrecognizedClientException"}"#.into()));
+    let rec = record("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com", CredentialKind::Ecr);
+    let secret = Secret::Aws { access_key_id: "AKID".into(), secret_access_key: "s".into(), region: "eu-west-1".into() };
+    let up = Upstream { app: "acme", record: &rec, secret: Some(&secret), allow_insecure: false };
+    let err = block_on(send(&t, &TokenCache::default(), &up, manifest_req("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com"), "s")).unwrap_err();
+    let message = RegistryError::from(err).message;
+    assert!(message.contains("ecr:GetAuthorizationToken"), "{message}");
+}
+
+#[test]
+fn ecr_token_answers() {
+    let good = ecr_answer("pw", 1_800_000_000);
+    assert_eq!(parse_ecr_token(good.as_bytes()), Some((B64.encode("AWS:pw"), 1_800_000_000)));
+    for bad in [r#"{"authorizationData":[]}"#, r#"{"authorizationData":[{"authorizationToken":"bm90LWF3cw==","expiresAt":1}]}"#, "nope"] {
+        assert_eq!(parse_ecr_token(bad.as_bytes()), None, "{bad}");
     }
 }
