@@ -142,8 +142,10 @@ impl UpstreamRecord {
         self.alias.clone().unwrap_or_else(|| self.host())
     }
 
+    /// Docker Hub by name, or any upstream whose credential is a Docker Hub login (a Hub
+    /// mirror or a stand-in): those take `library/` for official images.
     pub fn is_docker_hub(&self) -> bool {
-        DOCKER_HUB_NAMES.contains(&self.host().as_str())
+        DOCKER_HUB_NAMES.contains(&self.host().as_str()) || self.credential.kind == CredentialKind::Dockerhub
     }
 
     /// Whether the upstream repository path is inside the allow-list.
@@ -163,7 +165,7 @@ impl UpstreamRecord {
 
     /// Base URL for API calls (`…/v2/…`): Docker Hub's names all go to its API host.
     pub fn api_base(&self) -> String {
-        if self.is_docker_hub() {
+        if DOCKER_HUB_NAMES.contains(&self.host().as_str()) {
             format!("https://{DOCKER_HUB_API_HOST}")
         } else {
             self.endpoint.trim_end_matches('/').to_string()
@@ -352,6 +354,10 @@ mod tests {
         let ghcr = upstream("https://ghcr.io/", None);
         assert_eq!(ghcr.upstream_repo("nginx"), "nginx");
         assert_eq!(ghcr.api_base(), "https://ghcr.io");
+        let mut mirror = upstream("https://hub-mirror.example.com", None);
+        mirror.credential.kind = CredentialKind::Dockerhub;
+        assert_eq!(mirror.upstream_repo("nginx"), "library/nginx");
+        assert_eq!(mirror.api_base(), "https://hub-mirror.example.com");
     }
 
     #[test]
