@@ -1,0 +1,394 @@
+//! Shared helpers for the end-to-end suites (`tests/e2e*.rs`): the environment exported by
+//! `scripts/dev --background`, `images.json`, raw HTTP without redirects, skopeo, and digests.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+/// The reason every e2e test carries in its `#[ignore]`.
+pub const NEEDS_DEV: &str = "needs scripts/dev --background; run by scripts/test";
+
+/// A variable exported by `scripts/dev --background`; panics with how to get it when unset.
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run `eval \"$(scripts/dev --background)\"` first (scripts/test does)")
+    })
+}
+
+/// The local stack as `scripts/dev` describes it.
+pub struct Dev {
+    /// `http://127.0.0.1:<edge>`
+    pub url: String,
+    /// `127.0.0.1:<edge>`, the default host as clients write it in image references.
+    pub authority: String,
+    /// The demo custom domain (`images.demo.test`).
+    pub host: String,
+    pub state: PathBuf,
+    /// Proxy references of every demo image through the default host.
+    pub images: Vec<String>,
+    /// The open upstream (no auth; blob GETs answer 307 to the CDN).
+    pub upstream: String,
+    pub cdn: String,
+    pub basic: String,
+    pub bearer: String,
+    /// The bearer upstream's token endpoint (`.../token`).
+    pub token: String,
+    pub stream: String,
+}
+
+pub fn dev() -> Dev {
+    let url = env("PULLGATE_URL");
+    Dev {
+        authority: url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string(),
+        url,
+        host: env("PULLGATE_HOST"),
+        state: PathBuf::from(env("PULLGATE_STATE")),
+        images: env("PULLGATE_IMAGES")
+            .split_whitespace()
+            .map(String::from)
+            .collect(),
+        upstream: env("PULLGATE_UPSTREAM_URL"),
+        cdn: env("PULLGATE_UPSTREAM_CDN_URL"),
+        basic: env("PULLGATE_UPSTREAM_BASIC_URL"),
+        bearer: env("PULLGATE_UPSTREAM_BEARER_URL"),
+        token: env("PULLGATE_UPSTREAM_TOKEN_URL"),
+        stream: env("PULLGATE_UPSTREAM_STREAM_URL"),
+    }
+}
+
+impl Dev {
+    /// A file under the state dir, trimmed (e.g. `upstream/basic.password`).
+    pub fn state_file(&self, rel: &str) -> String {
+        let path = self.state.join(rel);
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+            .trim()
+            .to_string()
+    }
+
+    /// `$PULLGATE_STATE/images.json`, written by scripts/demo/images.py.
+    pub fn images_json(&self) -> Value {
+        let path = self.state.join("images.json");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        serde_json::from_str(&text).expect("images.json is JSON")
+    }
+
+    /// Every recorded image (one entry per repo:tag).
+    pub fn demo_images(&self) -> Vec<Image> {
+        let doc = self.images_json();
+        doc["images"]
+            .as_array()
+            .expect("images[]")
+            .iter()
+            .map(Image::from_json)
+            .collect()
+    }
+
+    pub fn image(&self, repo: &str, tag: &str) -> Image {
+        self.demo_images()
+            .into_iter()
+            .find(|i| i.repo == repo && i.tag == tag)
+            .unwrap_or_else(|| panic!("{repo}:{tag} not in images.json"))
+    }
+
+    /// The demo upstreams' credentials (user `vendor`).
+    pub fn basic_password(&self) -> String {
+        self.state_file("upstream/basic.password")
+    }
+    pub fn bearer_password(&self) -> String {
+        self.state_file("upstream/bearer.password")
+    }
+
+    /// The bearer upstream's token server requests so far, one JSON object per request
+    /// (`method`, `path`, `auth` = "none" | "basic" | ..., `status`).
+    pub fn token_requests(&self) -> Vec<Value> {
+        let text =
+            std::fs::read_to_string(self.state.join("logs/token_server.log")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v.get("path").is_some())
+            .collect()
+    }
+}
+
+/// One entry of images.json.
+#[derive(Clone, Debug)]
+pub struct Image {
+    pub repo: String,
+    pub tag: String,
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
+    /// `(digest, media type, "os/arch[/variant]")` of an index's or list's children.
+    pub children: Vec<(String, String, String)>,
+    /// `(digest, size)` of every blob the image references (children's included).
+    pub blobs: Vec<(String, u64)>,
+    pub json: Value,
+}
+
+impl Image {
+    fn from_json(v: &Value) -> Image {
+        let s = |v: &Value, k: &str| {
+            v[k].as_str()
+                .unwrap_or_else(|| panic!("images.json: {k} missing"))
+                .to_string()
+        };
+        let children = v["children"]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| {
+                        let p = &c["platform"];
+                        let mut plat = format!("{}/{}", s(p, "os"), s(p, "architecture"));
+                        if let Some(var) = p["variant"].as_str() {
+                            plat = format!("{plat}/{var}");
+                        }
+                        (s(c, "digest"), s(c, "media_type"), plat)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let blobs = v["blobs"]
+            .as_array()
+            .expect("blobs[]")
+            .iter()
+            .map(|b| (s(b, "digest"), b["size"].as_u64().expect("size")))
+            .collect();
+        Image {
+            repo: s(v, "repo"),
+            tag: s(v, "tag"),
+            digest: s(v, "digest"),
+            media_type: s(v, "media_type"),
+            size: v["size"].as_u64().expect("size"),
+            children,
+            blobs,
+            json: v.clone(),
+        }
+    }
+
+    pub fn is_index(&self) -> bool {
+        !self.children.is_empty()
+    }
+
+    pub fn is_oci(&self) -> bool {
+        self.media_type.starts_with("application/vnd.oci.")
+    }
+
+    /// The largest blob (a layer), for blob and Range tests.
+    pub fn largest_blob(&self) -> (String, u64) {
+        self.blobs
+            .iter()
+            .max_by_key(|b| b.1)
+            .cloned()
+            .expect("image has blobs")
+    }
+}
+
+/// Every manifest media type, for `Accept`.
+pub const ACCEPT_ALL: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
+application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// An HTTP answer, whatever its status.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    /// Header names lower-cased, in arrival order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    /// The first header of that name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): status {} body {:?}",
+                self.status,
+                self.text()
+            )
+        })
+    }
+
+    /// `sha256:<hex>` of the body.
+    pub fn digest(&self) -> String {
+        sha256_digest(&self.body)
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .redirects(0)
+        .timeout_connect(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
+        .build()
+}
+
+/// One request; never follows redirects; 4xx/5xx are returned, not errors.
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Resp {
+    let mut req = agent().request(method, url);
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let resp = match req.call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = resp.status();
+    let mut headers = Vec::new();
+    for name in resp.headers_names() {
+        for v in resp.all(&name) {
+            headers.push((name.to_ascii_lowercase(), v.to_string()));
+        }
+    }
+    let mut body = Vec::new();
+    if method != "HEAD" {
+        std::io::Read::read_to_end(&mut resp.into_reader(), &mut body)
+            .unwrap_or_else(|e| panic!("{method} {url}: reading body: {e}"));
+    }
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub fn get(url: &str, headers: &[(&str, &str)]) -> Resp {
+    request("GET", url, headers)
+}
+
+/// `Basic <base64(user:password)>`.
+pub fn basic_auth(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    let hex: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}
+
+/// A `WWW-Authenticate` challenge: scheme (lower-cased) and its quoted or bare parameters.
+pub fn parse_challenge(header: &str) -> (String, BTreeMap<String, String>) {
+    let header = header.trim();
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    let mut params = BTreeMap::new();
+    let mut s = rest.trim();
+    while !s.is_empty() {
+        let Some((key, after)) = s.split_once('=') else {
+            break;
+        };
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        let after = after.trim_start();
+        let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
+            let end = quoted.find('"').unwrap_or(quoted.len());
+            (
+                quoted[..end].to_string(),
+                quoted.get(end + 1..).unwrap_or(""),
+            )
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (after[..end].trim().to_string(), &after[end..])
+        };
+        params.insert(key, value);
+        s = next.trim_start().trim_start_matches(',').trim_start();
+    }
+    (scheme.to_ascii_lowercase(), params)
+}
+
+/// A fresh directory under cargo's per-target temp dir.
+pub fn temp_dir(label: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "e2e-{label}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Runs skopeo with the given arguments; panics with its output unless it succeeds. Returns stdout.
+pub fn skopeo(args: &[&str]) -> String {
+    let out = Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("running skopeo (scripts/setup installs it)");
+    assert!(
+        out.status.success(),
+        "skopeo {} failed ({}):\n{}{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Like `skopeo`, but returns (success, stdout+stderr) for tests that expect a failure.
+pub fn skopeo_try(args: &[&str]) -> (bool, String) {
+    let out = Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("running skopeo");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The manifest digests an OCI layout's index.json names.
+pub fn oci_layout_digests(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("index.json")).expect("oci layout index.json");
+    let v: Value = serde_json::from_str(&text).expect("index.json is JSON");
+    v["manifests"]
+        .as_array()
+        .expect("manifests[]")
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// True when the OCI layout holds the blob, and its bytes hash to the digest.
+pub fn oci_layout_has_blob(dir: &Path, digest: &str) -> bool {
+    let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
+    match std::fs::read(dir.join("blobs/sha256").join(hex)) {
+        Ok(bytes) => sha256_digest(&bytes) == digest,
+        Err(_) => false,
+    }
+}
