@@ -730,5 +730,24 @@ pub fn rewrite_tags_link(link: &str, client_name: &str) -> Option<String> {
     Some(format!("<{}{}>; rel=\"next\"", out.path(), query))
 }
 
+/// Pages a complete tag list as the spec says (lexical order, `last` exclusive, at most `n`),
+/// for upstreams that ignore `n` and `last`. Returns the page and the `last` of the next
+/// page's link when more tags follow.
+pub fn page_tags(mut tags: Vec<String>, n: Option<usize>, last: Option<&str>) -> (Vec<String>, Option<String>) {
+    tags.sort();
+    tags.dedup();
+    if let Some(last) = last {
+        tags.retain(|t| t.as_str() > last);
+    }
+    match n {
+        Some(n) if tags.len() > n => {
+            tags.truncate(n);
+            let next = if n == 0 { None } else { tags.last().cloned() };
+            (tags, next)
+        }
+        _ => (tags, None),
+    }
+}
+
 #[cfg(test)]
 mod tests;

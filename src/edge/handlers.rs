@@ -280,26 +280,30 @@ pub async fn blob(pull: Pull<'_>, req: &Request, digest: Digest) -> Result<Respo
 }
 
 /// Largest `n` honoured on a tag list (distribution's CVE-2023-2253 lesson).
-const MAX_TAGS_PAGE: u32 = 10_000;
+const MAX_TAGS_PAGE: usize = 10_000;
 
-/// `GET /v2/<name>/tags/list?n=&last=`: the upstream's list under the client's name.
-pub async fn tags(pull: Pull<'_>, req: &Request, origin: &Origin) -> Result<Response, RegistryError> {
+/// `GET /v2/<name>/tags/list?n=&last=`: the upstream's list under the client's name, paged
+/// here when the upstream does not page (distribution 2.8 ignores `n` and `last`).
+pub async fn tags(pull: Pull<'_>, req: &Request) -> Result<Response, RegistryError> {
     let url = req.url().map_err(|e| RegistryError::internal(format!("request url: {e}")))?;
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    let (mut n, mut last) = (None, None);
     for (k, v) in url.query_pairs() {
         match k.as_ref() {
             "n" => {
-                let n: u32 = v.parse().ok().filter(|n| *n <= MAX_TAGS_PAGE).ok_or_else(|| {
+                n = Some(v.parse::<usize>().ok().filter(|n| *n <= MAX_TAGS_PAGE).ok_or_else(|| {
                     RegistryError::new(400, ErrorCode::PaginationNumberInvalid, format!("n must be a number from 0 to {MAX_TAGS_PAGE}"))
-                })?;
-                query.append_pair("n", &n.to_string());
+                })?);
             }
-            "last" => {
-                let tag: crate::reference::Tag = v.parse()?;
-                query.append_pair("last", tag.as_str());
-            }
+            "last" => last = Some(v.parse::<crate::reference::Tag>()?),
             _ => {}
         }
+    }
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(n) = n {
+        query.append_pair("n", &n.to_string());
+    }
+    if let Some(last) = &last {
+        query.append_pair("last", last.as_str());
     }
     let query = query.finish();
     let tail = if query.is_empty() { "tags/list".to_string() } else { format!("tags/list?{query}") };
@@ -310,19 +314,38 @@ pub async fn tags(pull: Pull<'_>, req: &Request, origin: &Origin) -> Result<Resp
     let bytes = WorkerTransport.read(body, 4 * 1024 * 1024).await.map_err(|_| {
         RegistryError::upstream(502, ErrorCode::Unavailable, "tag list from upstream is too large or unreadable")
     })?;
-    #[derive(serde::Deserialize, Serialize)]
-    struct TagList {
-        name: String,
+    #[derive(serde::Deserialize)]
+    struct UpstreamTags {
         #[serde(default)]
         tags: Option<Vec<String>>,
     }
-    let mut list: TagList = serde_json::from_slice(&bytes)
+    #[derive(Serialize)]
+    struct TagList<'a> {
+        name: &'a str,
+        tags: Vec<String>,
+    }
+    let listed: UpstreamTags = serde_json::from_slice(&bytes)
         .map_err(|_| RegistryError::upstream(502, ErrorCode::Unavailable, "upstream tag list is not valid JSON"))?;
-    list.name = pull.name.as_str().to_string();
-    let body = serde_json::to_vec(&list).map_err(|e| RegistryError::internal(format!("tags json: {e}")))?;
+    let name = pull.name.as_str();
+    let upstream_link = head.header("link").and_then(|l| upstream::rewrite_tags_link(l, name));
+    let (tags, link) = match upstream_link {
+        // The upstream paged: its page and its next link, under our name.
+        Some(link) => (listed.tags.unwrap_or_default(), Some(link)),
+        None => {
+            let (page, next) = upstream::page_tags(listed.tags.unwrap_or_default(), n, last.as_ref().map(|t| t.as_str()));
+            let link = next.map(|last| {
+                let q = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("n", &n.unwrap_or(page.len()).to_string())
+                    .append_pair("last", &last)
+                    .finish();
+                format!("</v2/{name}/tags/list?{q}>; rel=\"next\"")
+            });
+            (page, link)
+        }
+    };
+    let body = serde_json::to_vec(&TagList { name, tags }).map_err(|e| RegistryError::internal(format!("tags json: {e}")))?;
     let headers = json_headers();
-    if let Some(link) = head.header("link").and_then(|l| upstream::rewrite_tags_link(l, pull.name.as_str())) {
-        let _ = origin;
+    if let Some(link) = link {
         let _ = headers.set("link", &link);
     }
     Ok(ResponseBuilder::new().with_status(200).with_headers(headers).fixed(body))

@@ -77,7 +77,7 @@ async fn handle(cfg: &Config<'_>, req: &mut Request, origin: &Origin) -> Result<
         }
         Route::Tags { name } => {
             let pull = handlers::authorize(cfg, req, origin, name).await?;
-            handlers::tags(pull, req, origin).await
+            handlers::tags(pull, req).await
         }
         Route::Referrers { name, digest } => {
             let pull = handlers::authorize(cfg, req, origin, name).await?;

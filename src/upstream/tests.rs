@@ -479,3 +479,16 @@ fn ecr_token_answers() {
         assert_eq!(parse_ecr_token(bad.as_bytes()), None, "{bad}");
     }
 }
+
+#[test]
+fn tag_pages() {
+    let tags = || ["latest", "1.0", "2.0", "1.1", "1.2"].map(String::from).to_vec();
+    let page = |n, last| page_tags(tags(), n, last);
+    assert_eq!(page(None, None), (vec!["1.0", "1.1", "1.2", "2.0", "latest"].into_iter().map(String::from).collect(), None));
+    assert_eq!(page(Some(2), None), (vec!["1.0".into(), "1.1".into()], Some("1.1".into())));
+    assert_eq!(page(Some(2), Some("1.1")), (vec!["1.2".into(), "2.0".into()], Some("2.0".into())));
+    assert_eq!(page(Some(2), Some("2.0")), (vec!["latest".into()], None));
+    assert_eq!(page(Some(0), None), (vec![], None));
+    assert_eq!(page(None, Some("zzz")), (vec![], None));
+    assert_eq!(page(Some(5), None).1, None);
+}
