@@ -1,0 +1,349 @@
+//! The command tree: `pullgate <noun> <verb>`, global flags, and the help text users read.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  failure (KV error, conflict, missing record, refused)
+  2  usage or validation error (nothing was written)
+  3  credentials rejected          (pull-check, upstream test)
+  4  repository/manifest/blob not found
+  5  rate limited
+  6  network, TLS or DNS failure
+  7  outside the upstream's allow-patterns or the license's entitlements
+
+Environment:
+  PULLGATE_BACKEND           local | cloudflare (or --backend)
+  PULLGATE_LOCAL_STATE       local: the `wrangler dev --persist-to` dir (or --state-dir)
+  PULLGATE_WRANGLER          local: wrangler command (default <repo>/node_modules/.bin/wrangler)
+  PULLGATE_WRANGLER_CONFIG   wrangler.toml (default: found from the working directory up)
+  CLOUDFLARE_ACCOUNT_ID      cloudflare: account id (or --account-id)
+  CLOUDFLARE_API_TOKEN       cloudflare: API token with Workers KV Storage: Edit (or --api-token-file)
+  PULLGATE_KV_NAMESPACE_ID   cloudflare: namespace id (or --namespace-id, or wrangler.toml)
+  PULLGATE_CF_API_BASE       cloudflare: API base URL (default https://api.cloudflare.com/client/v4)
+  PULLGATE_ROOT_SECRET       the Worker's root secret, 64 hex characters
+  PULLGATE_ROOT_SECRET_FILE  a file holding it (bare hex or PULLGATE_ROOT_SECRET=<hex>)
+  PULLGATE_CNAME_TARGET      the Worker's hostname, printed by `domain add`";
+
+/// Admin CLI of pullgate, the authenticating container-image proxy registry: manages the apps,
+/// domains, upstream registries, signing keys and licenses the edge reads from KV.
+#[derive(Debug, Parser)]
+#[command(name = "pullgate", version, after_help = EXIT_CODES, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
+pub struct Global {
+    /// Print one JSON document on stdout (stable shapes, see docs/cli.md).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Where the edge's KV lives [env: PULLGATE_BACKEND].
+    #[arg(long, global = true, value_enum)]
+    pub backend: Option<Backend>,
+    /// local: the `wrangler dev --persist-to` directory [env: PULLGATE_LOCAL_STATE].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// The Worker's wrangler.toml [env: PULLGATE_WRANGLER_CONFIG].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub wrangler_config: Option<PathBuf>,
+    /// cloudflare: account id [env: CLOUDFLARE_ACCOUNT_ID].
+    #[arg(long, global = true, value_name = "ID")]
+    pub account_id: Option<String>,
+    /// cloudflare: KV namespace id [env: PULLGATE_KV_NAMESPACE_ID; default: wrangler.toml].
+    #[arg(long, global = true, value_name = "ID")]
+    pub namespace_id: Option<String>,
+    /// cloudflare: file holding the API token [default: env CLOUDFLARE_API_TOKEN].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub api_token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Backend {
+    /// The local store `wrangler dev` reads (through wrangler's own kv commands).
+    Local,
+    /// The production namespace, through the Cloudflare API.
+    Cloudflare,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Local => "local",
+            Backend::Cloudflare => "cloudflare",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apps: a vendor product whose images customers pull.
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Custom domains customers pull from (images.vendor.com → an app).
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Upstream registries of an app, and the vendor credentials for them.
+    #[command(subcommand)]
+    Upstream(UpstreamCommand),
+    /// Signing keys for licenses and bearer tokens.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Customer licenses.
+    #[command(subcommand)]
+    License(LicenseCommand),
+    /// Pull an image through the edge as a customer would, and say where it breaks.
+    PullCheck(PullCheckArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Create an app.
+    Add {
+        /// Slug used in image paths: [a-z0-9][a-z0-9-]{0,38}.
+        slug: String,
+        /// Display name [default: the slug].
+        #[arg(long)]
+        name: Option<String>,
+        /// How blobs are served: 307 to the upstream's URL, or streamed through the Worker.
+        #[arg(long, value_enum, default_value_t = BlobModeArg::Redirect)]
+        blob_mode: BlobModeArg,
+    },
+    /// List apps.
+    List,
+    /// Show an app with its upstreams and domains.
+    Show { slug: String },
+    /// Remove an app, its upstreams and its domains.
+    Remove { slug: String },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BlobModeArg {
+    Redirect,
+    Stream,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Bind a custom domain to an app, and print the DNS record to create.
+    Add {
+        /// The host name customers pull from, e.g. images.vendor.com.
+        host: String,
+        /// App slug.
+        #[arg(long)]
+        app: String,
+        /// The Worker's hostname for the CNAME [env: PULLGATE_CNAME_TARGET].
+        #[arg(long, value_name = "HOST")]
+        cname_target: Option<String>,
+        /// Local development only: also accept `localhost` (which real clients can reach
+        /// without DNS or a Host header).
+        #[arg(long)]
+        insecure_dev: bool,
+    },
+    /// List custom domains.
+    List {
+        /// Only this app's domains.
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// Unbind a custom domain.
+    Remove {
+        host: String,
+        /// App slug.
+        #[arg(long)]
+        app: String,
+    },
+}
+
+// Parsed once per process, so the size of the `Add` variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum UpstreamCommand {
+    /// Add an upstream registry to an app, with its credential (secrets from stdin or files).
+    Add(UpstreamAddArgs),
+    /// List upstreams (secrets masked).
+    List {
+        /// Only this app's upstreams.
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// Show one upstream (secrets masked).
+    Show {
+        /// Alias, host or endpoint URL of the upstream.
+        upstream: String,
+        /// App slug.
+        #[arg(long)]
+        app: String,
+    },
+    /// Remove an upstream from an app.
+    Remove {
+        /// Alias, host or endpoint URL of the upstream.
+        upstream: String,
+        /// App slug.
+        #[arg(long)]
+        app: String,
+    },
+    /// Check that customers can pull an image: the upstream manifest with the stored credential.
+    Test {
+        /// App slug.
+        app: String,
+        /// Image as customers name it after the app: <upstream>/<repo>[:tag|@digest].
+        image: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CredentialArg {
+    /// Anonymous pulls.
+    None,
+    /// Username + password (Quay, Artifactory, Nexus, Harbor, ACR, any registry).
+    Basic,
+    /// GitHub username + personal access token (read:packages).
+    Ghcr,
+    /// Docker Hub username + password or access token.
+    Dockerhub,
+    /// Google: --json-key-file (service account) or --oauth2-token-file.
+    Gcr,
+    /// AWS: --access-key-id, secret on stdin or --password-file, --region.
+    Ecr,
+}
+
+#[derive(Debug, Args)]
+pub struct UpstreamAddArgs {
+    /// Registry endpoint: https://host[:port] (a bare host means https).
+    pub endpoint: String,
+    /// App slug.
+    #[arg(long)]
+    pub app: String,
+    /// Short name for image paths instead of the host (required with a port).
+    #[arg(long)]
+    pub alias: Option<String>,
+    /// Repository allow-pattern (repeatable), e.g. acme/* or acme/**; none means any.
+    #[arg(long = "repo", value_name = "PATTERN")]
+    pub repos: Vec<String>,
+    /// Credential type.
+    #[arg(long, value_enum, default_value_t = CredentialArg::None)]
+    pub credential: CredentialArg,
+    /// Username (basic, ghcr, dockerhub).
+    #[arg(long)]
+    pub username: Option<String>,
+    /// Read the password, token or AWS secret key from stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Read the password, token or AWS secret key from FILE ('-' for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// gcr: service-account JSON key file ('-' for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub json_key_file: Option<PathBuf>,
+    /// gcr: file holding an OAuth2 access token ('-' for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub oauth2_token_file: Option<PathBuf>,
+    /// ecr: AWS access key id.
+    #[arg(long, value_name = "ID")]
+    pub access_key_id: Option<String>,
+    /// ecr: AWS region [default: from the endpoint].
+    #[arg(long)]
+    pub region: Option<String>,
+    /// ecr: GetAuthorizationToken endpoint when not https://api.ecr.<region>.amazonaws.com/ (FIPS, VPC).
+    #[arg(long, value_name = "URL")]
+    pub ecr_auth_endpoint: Option<String>,
+    /// Allow http, IP and loopback endpoints: local test registries only.
+    #[arg(long)]
+    pub insecure_dev: bool,
+    /// Replace an existing upstream with the same endpoint or name (one atomic write).
+    #[arg(long)]
+    pub replace: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create the root secret (unless configured) and the first signing key.
+    Init {
+        /// Write a new root secret to FILE (mode 600) instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        root_secret_out: Option<PathBuf>,
+    },
+    /// Rotate: add a pending key, or (run again later) promote it to active.
+    Rotate {
+        /// Promote the pending key even if edges may not have seen it yet.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List signing keys.
+    List,
+    /// Remove a retiring (or pending) key.
+    Retire {
+        kid: String,
+        /// Retire even if unexpired, unrevoked licenses were signed by it.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LicenseCommand {
+    /// Issue a license; plain mode prints only the license on stdout.
+    Issue {
+        /// App slug.
+        #[arg(long)]
+        app: String,
+        /// Customer name shown in messages and logs.
+        #[arg(long)]
+        customer: String,
+        /// YYYY-MM-DD (00:00 UTC), RFC 3339, or a duration such as 90d, 12h, 2w, 1y.
+        #[arg(long)]
+        expires: String,
+        /// Upstream repository pattern the license is limited to (repeatable); none means all.
+        #[arg(long = "image", value_name = "PATTERN")]
+        images: Vec<String>,
+    },
+    /// List issued licenses with their status.
+    List {
+        /// Only this app's licenses.
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// Show one issued license's record and status.
+    Show { id: String },
+    /// Revoke a license (the edge refuses it within its config cache time).
+    Revoke {
+        id: String,
+        /// Why, kept in the revocation record.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Revoke an id that has no license record.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Verify a license offline and show its claims and status.
+    Inspect {
+        /// The license, @FILE, or - for stdin (files keep it out of shell history).
+        license: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PullCheckArgs {
+    /// Image reference through the edge: host[:port]/path[:tag|@digest].
+    pub image: String,
+    /// The customer's license, @FILE, or - for stdin.
+    #[arg(long)]
+    pub license: String,
+    /// Username sent with the license (the edge ignores it).
+    #[arg(long, default_value = "license")]
+    pub username: String,
+    /// Use http instead of https (automatic for loopback hosts).
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Connect to ADDR:PORT for the image's host (a custom domain before its DNS exists).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub connect_to: Option<std::net::SocketAddr>,
+}

@@ -1,0 +1,130 @@
+//! A blocking HTTP client for the diagnosis commands: any status is an answer, redirects are
+//! never followed (callers decide, and drop credentials across hosts), bodies are bounded.
+
+use std::io::Read;
+use std::time::Duration;
+
+/// An HTTP answer, whatever its status. Header names are lowercase.
+#[derive(Debug, Clone, Default)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The body was cut at the caller's limit.
+    pub truncated: bool,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The first OCI error of the body as `CODE: message`, if it is an error envelope.
+    pub fn registry_error(&self) -> Option<String> {
+        let v: serde_json::Value = serde_json::from_slice(&self.body).ok()?;
+        let e = v.get("errors")?.get(0)?;
+        let code = e.get("code").and_then(|c| c.as_str()).unwrap_or("ERROR");
+        let message = e.get("message").and_then(|m| m.as_str()).unwrap_or("");
+        Some(format!("{code}: {message}"))
+    }
+}
+
+/// Failures before any HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetError {
+    Timeout,
+    /// DNS, TLS or connection failure.
+    Connect(String),
+}
+
+impl std::fmt::Display for NetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NetError::Timeout => f.write_str("timed out"),
+            NetError::Connect(detail) => f.write_str(detail),
+        }
+    }
+}
+
+pub fn agent() -> ureq::Agent {
+    builder().build()
+}
+
+fn builder() -> ureq::AgentBuilder {
+    ureq::AgentBuilder::new()
+        .redirects(0)
+        .timeout_connect(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60))
+        .user_agent(concat!("pullgate-cli/", env!("CARGO_PKG_VERSION")))
+}
+
+/// An agent that connects to `address` whenever a URL names `host` (like curl's --connect-to),
+/// so a custom domain can be checked before its DNS exists; other hosts resolve normally.
+pub fn agent_connecting(host: &str, address: std::net::SocketAddr) -> ureq::Agent {
+    let host = host.to_ascii_lowercase();
+    builder()
+        .resolver(move |netloc: &str| -> std::io::Result<Vec<std::net::SocketAddr>> {
+            let name = netloc.rsplit_once(':').map_or(netloc, |(h, _)| h).trim_matches(['[', ']']);
+            if name.eq_ignore_ascii_case(&host) {
+                Ok(vec![address])
+            } else {
+                std::net::ToSocketAddrs::to_socket_addrs(netloc).map(Iterator::collect)
+            }
+        })
+        .build()
+}
+
+/// Sends one request; reads at most `limit` body bytes (none for HEAD).
+pub fn send(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Option<&[u8]>,
+    limit: usize,
+) -> Result<Answer, NetError> {
+    let mut request = agent.request(method, url);
+    for (name, value) in headers {
+        request = request.set(name, value);
+    }
+    let result = match body {
+        Some(bytes) => request.send_bytes(bytes),
+        None => request.call(),
+    };
+    let response = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(ureq::Error::Transport(t)) => {
+            let text = t.to_string();
+            return Err(if text.to_ascii_lowercase().contains("timed out") {
+                NetError::Timeout
+            } else {
+                NetError::Connect(text)
+            });
+        }
+    };
+    let status = response.status();
+    let mut answer_headers = Vec::new();
+    for name in response.headers_names() {
+        for value in response.all(&name) {
+            answer_headers.push((name.to_ascii_lowercase(), value.to_string()));
+        }
+    }
+    let mut bytes = Vec::new();
+    let mut truncated = false;
+    if method != "HEAD" {
+        let read = response.into_reader().take(limit as u64 + 1).read_to_end(&mut bytes);
+        if let Err(e) = read {
+            return Err(NetError::Connect(format!("reading the answer: {e}")));
+        }
+        if bytes.len() > limit {
+            bytes.truncate(limit);
+            truncated = true;
+        }
+    }
+    Ok(Answer { status, headers: answer_headers, body: bytes, truncated })
+}

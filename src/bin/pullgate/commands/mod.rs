@@ -1,0 +1,135 @@
+//! Command implementations, one module per noun, and what they share: the context (output
+//! mode, clock, lazily opened KV backend) and lookups every noun needs.
+
+mod app;
+mod domain;
+mod http;
+mod key;
+mod license;
+mod pull_check;
+mod upstream;
+mod upstream_test;
+
+use std::cell::OnceCell;
+
+use pullgate::keys::{KeysetRecord, RootSecret, SigningKeys};
+use pullgate::store::{self, AppRecord};
+
+use crate::cli::Command;
+use crate::failure::{Failure, Outcome};
+use crate::kv::{self, BackendOptions, Kv};
+use crate::output::Output;
+
+/// What every command gets: output mode, the current time, and the KV backend (opened on first
+/// use, so commands that never touch KV work without one configured).
+pub struct Ctx {
+    pub out: Output,
+    pub now: i64,
+    backend: BackendOptions,
+    kv: OnceCell<Box<dyn Kv>>,
+}
+
+impl Ctx {
+    pub fn new(out: Output, now: i64, backend: BackendOptions) -> Self {
+        Ctx { out, now, backend, kv: OnceCell::new() }
+    }
+
+    /// A context over an already open store (tests).
+    #[cfg(test)]
+    pub fn with_kv(kv: Box<dyn Kv>, now: i64) -> Self {
+        let ctx = Ctx::new(Output { json: true }, now, BackendOptions::default());
+        let _ = ctx.kv.set(kv);
+        ctx
+    }
+
+    pub fn kv(&self) -> Outcome<&dyn Kv> {
+        if self.kv.get().is_none() {
+            let opened = self.backend.open()?;
+            let _ = self.kv.set(opened);
+        }
+        self.kv.get().map(|k| k.as_ref()).ok_or_else(|| Failure::failed("KV backend unavailable"))
+    }
+
+    /// Whether a backend is configured at all (for commands where KV is optional).
+    pub fn has_backend(&self) -> bool {
+        self.kv.get().is_some()
+            || self.backend.backend.is_some()
+            || crate::settings::env(crate::settings::ENV_BACKEND).is_some()
+    }
+
+    pub fn backend_options(&self) -> &BackendOptions {
+        &self.backend
+    }
+}
+
+/// Runs one parsed command.
+pub fn run(ctx: &Ctx, command: Command) -> Outcome<()> {
+    match command {
+        Command::App(c) => app::run(ctx, c),
+        Command::Domain(c) => domain::run(ctx, c),
+        Command::Upstream(c) => upstream::run(ctx, c),
+        Command::Key(c) => key::run(ctx, c),
+        Command::License(c) => license::run(ctx, c),
+        Command::PullCheck(args) => pull_check::run(ctx, &args),
+    }
+}
+
+/// The failure for a missing app, with the way to see which exist.
+pub fn no_such_app(slug: &str) -> Failure {
+    Failure::failed(format!("no app {slug:?}")).hint("see `pullgate app list`, or create it with `pullgate app add`")
+}
+
+/// Reads `app:<slug>` (after validating the slug); fails when it does not exist.
+pub fn require_app(kv: &dyn Kv, slug: &str) -> Outcome<AppRecord> {
+    let slug = crate::validate::slug(slug)?;
+    kv::get_record(kv, &store::app_key(&slug))?.ok_or_else(|| no_such_app(&slug))
+}
+
+/// Opens the keyset with the root secret, so a wrong root secret is caught before anything is
+/// sealed or signed with it (the edge could never open those).
+pub fn open_keyset(root: &RootSecret, keyset: &KeysetRecord) -> Outcome<SigningKeys> {
+    SigningKeys::open(root, keyset).map_err(|e| {
+        Failure::failed(format!("the root secret does not open the signing keys in KV: {e}")).hint(format!(
+            "use the same {} the Worker has (`wrangler secret put`); the keys in KV were sealed with it",
+            pullgate::keys::ROOT_SECRET_NAME
+        ))
+    })
+}
+
+/// Finds an upstream of `app` by alias, host, or endpoint URL.
+pub fn find_upstream<'a>(app: &'a AppRecord, name: &str) -> Option<(usize, &'a store::UpstreamRecord)> {
+    let wanted = name.trim().trim_end_matches('/').to_ascii_lowercase();
+    let by_endpoint = crate::validate::endpoint(&wanted, true).ok().map(|e| e.url);
+    app.upstreams.iter().enumerate().find(|(_, u)| {
+        u.alias.as_deref() == Some(wanted.as_str())
+            || u.display_name() == wanted
+            || by_endpoint.as_deref() == Some(u.endpoint.as_str())
+    })
+}
+
+#[cfg(test)]
+pub mod test_support {
+    //! A memory-backed context and a fixed root secret for command tests.
+    use super::*;
+    use crate::kv::MemoryKv;
+
+    pub const NOW: i64 = 1_790_000_000;
+    /// The one root secret unit tests use (the environment is shared by all test threads).
+    pub const ROOT_HEX: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+
+    /// Configures `ROOT_HEX` as PULLGATE_ROOT_SECRET for this test process.
+    pub fn with_root() {
+        static SET: std::sync::Once = std::sync::Once::new();
+        SET.call_once(|| std::env::set_var(pullgate::keys::ROOT_SECRET_NAME, ROOT_HEX));
+    }
+
+    /// A context over an empty in-memory store; `kv_map` reads it back.
+    pub fn ctx() -> Ctx {
+        Ctx::with_kv(Box::new(MemoryKv::default()), NOW)
+    }
+
+    pub fn snapshot(ctx: &Ctx) -> std::collections::BTreeMap<String, String> {
+        let kv = ctx.kv().unwrap();
+        crate::kv::load_prefixes(kv, &[""]).unwrap()
+    }
+}

@@ -1,0 +1,94 @@
+//! Tests of pull-check's pure parts: image references, the token realm rule, diagnoses.
+
+use super::*;
+
+#[test]
+fn parses_good_image_references() {
+    let d = format!("sha256:{}", "a".repeat(64));
+    for (input, host, name, reference) in [
+        ("images.vendor.com/app/web:1.0", "images.vendor.com", "app/web", "1.0"),
+        ("images.vendor.com/app/web", "images.vendor.com", "app/web", "latest"),
+        (
+            "127.0.0.1:18700/proxy/demo/local/demo/hello:1.0",
+            "127.0.0.1:18700",
+            "proxy/demo/local/demo/hello",
+            "1.0",
+        ),
+        ("localhost/x/y", "localhost", "x/y", "latest"),
+        (&format!("images.vendor.com/app/web@{d}"), "images.vendor.com", "app/web", d.as_str()),
+        (&format!("images.vendor.com/app/web:1.0@{d}"), "images.vendor.com", "app/web", d.as_str()),
+    ] {
+        let got = parse_image_ref(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+        assert_eq!(
+            (got.host.as_str(), got.name.as_str(), got.reference.as_str()),
+            (host, name, reference),
+            "{input}"
+        );
+    }
+}
+
+#[test]
+fn rejects_bad_image_references() {
+    for bad in [
+        "nginx",
+        "library/nginx:1",
+        "images.vendor.com/App/web",
+        "images.vendor.com/app/web:bad tag",
+        "images.vendor.com/app/web@sha256:short",
+        "images.vendor.com/",
+    ] {
+        assert!(parse_image_ref(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn the_license_only_goes_to_the_images_host() {
+    let base = "https://images.vendor.com";
+    let url = token_url(base, "https://images.vendor.com/v2/token", Some("images.vendor.com"), "app/web").unwrap();
+    assert_eq!(
+        url,
+        "https://images.vendor.com/v2/token?service=images.vendor.com&scope=repository%3Aapp%2Fweb%3Apull"
+    );
+    assert!(token_url(base, "/v2/token", None, "a").is_some());
+    assert!(token_url(base, "https://evil.example.com/token", None, "a").is_none());
+    assert!(token_url(base, "https://images.vendor.com:8443/token", None, "a").is_none());
+}
+
+#[test]
+fn refusals_map_to_diagnosis_codes() {
+    let answer = |status: u16, challenge: Option<&str>, body: &str| Answer {
+        status,
+        headers: challenge.map(|c| vec![("www-authenticate".to_string(), c.to_string())]).unwrap_or_default(),
+        body: body.as_bytes().to_vec(),
+        truncated: false,
+    };
+    let err = r#"{"errors":[{"code":"DENIED","message":"the license for globex does not include x"}]}"#;
+    for (a, want) in [
+        (answer(401, Some("Bearer realm=\"r\""), ""), Exit::CredentialsRejected),
+        (answer(401, Some("Bearer realm=\"r\",error=\"insufficient_scope\""), ""), Exit::NotEntitled),
+        (answer(403, None, err), Exit::NotEntitled),
+        (answer(404, None, ""), Exit::NotFound),
+        (
+            answer(
+                404,
+                None,
+                r#"{"errors":[{"code":"NAME_UNKNOWN","message":"repository other/x is not served through upstream b"}]}"#,
+            ),
+            Exit::NotEntitled,
+        ),
+        (answer(429, None, ""), Exit::RateLimited),
+        (
+            answer(
+                502,
+                None,
+                r#"{"errors":[{"code":"UNAVAILABLE","message":"GHCR x rejected the vendor's credentials"}]}"#,
+            ),
+            Exit::CredentialsRejected,
+        ),
+        (answer(500, None, ""), Exit::Failure),
+    ] {
+        assert_eq!(diagnose(&a).0, want, "{}", a.status);
+    }
+    assert!(diagnose(&answer(403, None, err)).1.contains("DENIED: the license for globex"));
+    assert_eq!(diagnose_at(&answer(403, None, err), true).0, Exit::CredentialsRejected);
+}

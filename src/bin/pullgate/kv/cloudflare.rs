@@ -1,0 +1,413 @@
+//! The production KV namespace through Cloudflare's REST API
+//! (<https://developers.cloudflare.com/api/resources/kv/subresources/namespaces/>): list with
+//! cursors, bulk writes and deletes, the API's own error messages, and retries with backoff.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{BackendOptions, Kv};
+use crate::failure::{Exit, Failure, Outcome};
+use crate::settings::{self, env, ENV_CF_ACCOUNT, ENV_CF_API_BASE, ENV_CF_NAMESPACE, ENV_CF_TOKEN};
+
+const DEFAULT_API_BASE: &str = "https://api.cloudflare.com/client/v4";
+/// Keys per list page (the API's maximum).
+const LIST_LIMIT: usize = 1000;
+/// Pairs per bulk write or delete (the API's maximum).
+const BULK_LIMIT: usize = 10_000;
+/// Attempts per request when the API answers 429/5xx or the connection fails.
+const MAX_ATTEMPTS: u32 = 5;
+/// Longest wait we honour from `Retry-After`; beyond it the user is better told to come back.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Rounds of re-sending the keys a bulk write reports as unsuccessful.
+const BULK_RETRY_ROUNDS: u32 = 3;
+
+pub struct CloudflareKv {
+    /// `…/accounts/{account}/storage/kv/namespaces/{namespace}`
+    namespace_url: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl CloudflareKv {
+    pub fn from_options(options: &BackendOptions) -> Outcome<Self> {
+        let account = options.account_id.clone().or_else(|| env(ENV_CF_ACCOUNT)).ok_or_else(|| {
+            Failure::usage("the cloudflare backend needs the account id").hint(format!(
+                "pass --account-id or set {ENV_CF_ACCOUNT} (Cloudflare dashboard → Workers → Account ID)"
+            ))
+        })?;
+        let namespace = match options.namespace_id.clone().or_else(|| env(ENV_CF_NAMESPACE)) {
+            Some(ns) => ns,
+            None => options.wrangler_config()?.and_then(|c| c.kv_namespace_id).ok_or_else(|| {
+                Failure::usage("the cloudflare backend needs the KV namespace id").hint(format!(
+                    "pass --namespace-id, set {ENV_CF_NAMESPACE}, or put it in wrangler.toml's {} binding",
+                    pullgate::store::KV_BINDING
+                ))
+            })?,
+        };
+        if namespace == settings::PLACEHOLDER_NAMESPACE_ID {
+            return Err(Failure::usage("the KV namespace id is still wrangler.toml's placeholder (all zeros)").hint(
+                format!("create one with `wrangler kv namespace create pullgate`, then put its id in wrangler.toml or {ENV_CF_NAMESPACE}"),
+            ));
+        }
+        for (what, id) in [("account id", &account), ("namespace id", &namespace)] {
+            if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(Failure::usage(format!("the Cloudflare {what} {id:?} must be 32 hex characters")));
+            }
+        }
+        let token = match &options.api_token_file {
+            Some(path) => read_token_file(path)?,
+            None => env(ENV_CF_TOKEN).ok_or_else(|| {
+                Failure::usage("the cloudflare backend needs an API token").hint(format!(
+                    "set {ENV_CF_TOKEN} or pass --api-token-file FILE; the token needs Workers KV Storage: Edit"
+                ))
+            })?,
+        };
+        let base = env(ENV_CF_API_BASE).unwrap_or_else(|| DEFAULT_API_BASE.to_string());
+        check_api_base(&base)?;
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .redirects(0)
+            .build();
+        Ok(CloudflareKv {
+            namespace_url: format!(
+                "{}/accounts/{}/storage/kv/namespaces/{}",
+                base.trim_end_matches('/'),
+                account.to_ascii_lowercase(),
+                namespace.to_ascii_lowercase()
+            ),
+            token: token.trim().to_string(),
+            agent,
+        })
+    }
+
+    /// One API call with retries on 429, 5xx and connection failures.
+    fn send(&self, method: &str, url: &str, json_body: Option<&str>) -> Outcome<ApiResponse> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let request = self
+                .agent
+                .request(method, url)
+                .set("Authorization", &format!("Bearer {}", self.token))
+                .set("Accept", "application/json");
+            let result = match json_body {
+                Some(body) => request.set("Content-Type", "application/json").send_string(body),
+                None => request.call(),
+            };
+            let (status, retry_after, response) = match result {
+                Ok(r) => (r.status(), None, r),
+                Err(ureq::Error::Status(status, r)) => {
+                    let retry_after = r.header("Retry-After").and_then(|v| v.trim().parse::<u64>().ok());
+                    (status, retry_after, r)
+                }
+                Err(ureq::Error::Transport(t)) => {
+                    if attempt < MAX_ATTEMPTS {
+                        std::thread::sleep(backoff(attempt));
+                        continue;
+                    }
+                    return Err(Failure::with_exit(Exit::Network, format!("{method} {}: {t}", redact(url)))
+                        .hint("check the network connection to the Cloudflare API"));
+                }
+            };
+            let mut body = Vec::new();
+            std::io::Read::read_to_end(&mut response.into_reader(), &mut body)
+                .map_err(|e| Failure::failed(format!("{method} {}: reading the answer: {e}", redact(url))))?;
+            let retryable = status == 429 || (500..600).contains(&status);
+            if retryable && attempt < MAX_ATTEMPTS {
+                let wait = retry_after.map(Duration::from_secs).unwrap_or_else(|| backoff(attempt));
+                if wait > MAX_RETRY_AFTER {
+                    return Err(api_failure(method, url, status, &body)
+                        .hint(format!("the API asks to wait {} s; retry later", wait.as_secs())));
+                }
+                std::thread::sleep(wait);
+                continue;
+            }
+            return Ok(ApiResponse { status, body });
+        }
+    }
+
+    /// A call whose answer must be a 2xx JSON envelope.
+    fn call_json<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<&str>,
+    ) -> Outcome<Envelope<T>> {
+        let response = self.send(method, url, body)?;
+        if !(200..300).contains(&response.status) {
+            return Err(api_failure(method, url, response.status, &response.body));
+        }
+        let envelope: Envelope<T> = serde_json::from_slice(&response.body).map_err(|e| {
+            Failure::failed(format!(
+                "{method} {}: the API answered something that is not its JSON envelope: {e}",
+                redact(url)
+            ))
+        })?;
+        if !envelope.success {
+            return Err(api_failure(method, url, response.status, &response.body));
+        }
+        Ok(envelope)
+    }
+
+    /// Sends bulk requests, re-sending the keys the API reports as unsuccessful.
+    fn bulk<I: serde::Serialize + Clone>(
+        &self,
+        method: &str,
+        path: &str,
+        items: &[I],
+        key_of: impl Fn(&I) -> &str,
+    ) -> Outcome<()> {
+        for chunk in items.chunks(BULK_LIMIT) {
+            let mut pending: Vec<I> = chunk.to_vec();
+            for round in 0..=BULK_RETRY_ROUNDS {
+                let body = super::encode(&pending)?;
+                let url = format!("{}/{path}", self.namespace_url);
+                let envelope: Envelope<Option<BulkResult>> = self.call_json(method, &url, Some(&body))?;
+                let failed = envelope.result.map(|r| r.unsuccessful_keys).unwrap_or_default();
+                if failed.is_empty() {
+                    break;
+                }
+                if round == BULK_RETRY_ROUNDS {
+                    return Err(Failure::failed(format!(
+                        "{method} {path}: the API did not accept {} key(s) after {BULK_RETRY_ROUNDS} retries: {}",
+                        failed.len(),
+                        failed.join(", ")
+                    )));
+                }
+                pending.retain(|item| failed.iter().any(|k| k == key_of(item)));
+                std::thread::sleep(backoff(round + 1));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Kv for CloudflareKv {
+    fn list(&self, prefix: &str) -> Outcome<Vec<String>> {
+        #[derive(Deserialize, Default)]
+        struct Key {
+            name: String,
+        }
+        let mut names = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = format!("{}/keys?limit={LIST_LIMIT}", self.namespace_url);
+            if !prefix.is_empty() {
+                url.push_str(&format!("&prefix={}", encode_component(prefix)));
+            }
+            if let Some(c) = &cursor {
+                url.push_str(&format!("&cursor={}", encode_component(c)));
+            }
+            let page: Envelope<Vec<Key>> = self.call_json("GET", &url, None)?;
+            names.extend(page.result.into_iter().map(|k| k.name));
+            match page.result_info.and_then(|i| i.cursor).filter(|c| !c.is_empty()) {
+                Some(next) if cursor.as_deref() == Some(next.as_str()) => {
+                    return Err(Failure::failed("the API returned the same list cursor twice; stopping"));
+                }
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn get_many(&self, keys: &[String]) -> Outcome<Vec<Option<String>>> {
+        keys.iter().map(|key| self.get(key)).collect()
+    }
+
+    fn get(&self, key: &str) -> Outcome<Option<String>> {
+        let url = format!("{}/values/{}", self.namespace_url, encode_component(key));
+        let response = self.send("GET", &url, None)?;
+        match response.status {
+            200..=299 => String::from_utf8(response.body)
+                .map(Some)
+                .map_err(|_| Failure::failed(format!("the KV value at {key} is not UTF-8 text"))),
+            // A missing key is a 404 too, and must not be confused with a missing namespace.
+            404 if !api_messages(&response.body).iter().any(|m| m.to_ascii_lowercase().contains("namespace")) => {
+                Ok(None)
+            }
+            status => Err(api_failure("GET", &url, status, &response.body)),
+        }
+    }
+
+    fn put_many(&self, entries: &[(String, String)]) -> Outcome<()> {
+        #[derive(serde::Serialize, Clone)]
+        struct Pair {
+            key: String,
+            value: String,
+        }
+        let pairs: Vec<Pair> =
+            entries.iter().map(|(key, value)| Pair { key: key.clone(), value: value.clone() }).collect();
+        self.bulk("PUT", "bulk", &pairs, |p| &p.key)
+    }
+
+    fn delete_many(&self, keys: &[String]) -> Outcome<()> {
+        self.bulk("POST", "bulk/delete", keys, |k| k)
+    }
+}
+
+struct ApiResponse {
+    status: u16,
+    body: Vec<u8>,
+}
+
+/// The API's JSON envelope: `{success, errors, result, result_info}`.
+#[derive(Deserialize)]
+struct Envelope<T: Default> {
+    #[serde(default)]
+    success: bool,
+    #[serde(default)]
+    result: T,
+    #[serde(default)]
+    result_info: Option<ResultInfo>,
+}
+
+#[derive(Deserialize)]
+struct ResultInfo {
+    cursor: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct BulkResult {
+    #[serde(default)]
+    unsuccessful_keys: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorItem {
+    #[serde(default)]
+    code: Option<i64>,
+    #[serde(default)]
+    message: String,
+}
+
+/// `errors[].message` (with codes) of an API answer, if it has any.
+fn api_messages(body: &[u8]) -> Vec<String> {
+    #[derive(Deserialize)]
+    struct Errors {
+        #[serde(default)]
+        errors: Vec<ErrorItem>,
+    }
+    serde_json::from_slice::<Errors>(body)
+        .map(|e| {
+            e.errors
+                .into_iter()
+                .map(|item| match item.code {
+                    Some(code) => format!("{} (code {code})", item.message),
+                    None => item.message,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A failed call, in the API's own words when it gave some.
+fn api_failure(method: &str, url: &str, status: u16, body: &[u8]) -> Failure {
+    let messages = api_messages(body);
+    let detail = if messages.is_empty() {
+        let text = String::from_utf8_lossy(body);
+        let text = text.trim();
+        if text.is_empty() {
+            "no details".to_string()
+        } else {
+            text.chars().take(200).collect()
+        }
+    } else {
+        messages.join("; ")
+    };
+    let failure = Failure::failed(format!("Cloudflare API {method} {} answered {status}: {detail}", redact(url)));
+    match status {
+        401 | 403 => failure
+            .hint(format!("check {ENV_CF_TOKEN}: it must be valid for this account and have Workers KV Storage: Edit")),
+        404 => failure.hint("check the account id and KV namespace id"),
+        429 => Failure { exit: Exit::RateLimited, ..failure }
+            .hint("the API rate limit is 1200 requests per 5 minutes; retry later"),
+        _ => failure,
+    }
+}
+
+/// The URL without the namespace path's query string (cursors and prefixes are noise).
+fn redact(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+/// 0.5 s, 1 s, 2 s, 4 s, … capped at 8 s.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(500u64.saturating_mul(1 << attempt.saturating_sub(1).min(4)))
+}
+
+/// JavaScript's encodeURIComponent, as wrangler uses for key names in URLs.
+pub fn encode_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn read_token_file(path: &Path) -> Outcome<String> {
+    let token = crate::secrets::read_text_file(path, "API token")?;
+    Ok(token.trim().to_string())
+}
+
+/// The API base must be https, except on loopback (tests use a local stand-in): the token
+/// must never cross a network in clear.
+fn check_api_base(base: &str) -> Outcome<()> {
+    let url = url::Url::parse(base).map_err(|e| Failure::usage(format!("{ENV_CF_API_BASE}={base}: {e}")))?;
+    let loopback = url.host_str().is_some_and(crate::validate::is_loopback);
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(Failure::usage(format!("{ENV_CF_API_BASE}={base} must be an https URL (http only on loopback)"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_encoded_like_encode_uri_component() {
+        for (key, want) in [
+            ("app:acme", "app%3Aacme"),
+            ("domain:images.vendor.com", "domain%3Aimages.vendor.com"),
+            ("a b/c?d", "a%20b%2Fc%3Fd"),
+            ("é", "%C3%A9"),
+            ("keys", "keys"),
+        ] {
+            assert_eq!(encode_component(key), want);
+        }
+    }
+
+    #[test]
+    fn api_errors_are_surfaced_with_codes() {
+        let body = br#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}],"result":null}"#;
+        let f = api_failure("GET", "https://x/keys?prefix=a", 403, body);
+        assert!(f.message.contains("Authentication error (code 10000)"), "{}", f.message);
+        assert!(!f.message.contains("prefix="));
+        assert!(f.hint.is_some());
+        assert!(api_failure("GET", "u", 500, b"oops").message.contains("oops"));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(1), Duration::from_millis(500));
+        assert_eq!(backoff(2), Duration::from_millis(1000));
+        assert_eq!(backoff(9), Duration::from_millis(8000));
+    }
+
+    #[test]
+    fn api_base_must_be_https_unless_loopback() {
+        assert!(check_api_base("https://api.cloudflare.com/client/v4").is_ok());
+        assert!(check_api_base("http://127.0.0.1:9999/client/v4").is_ok());
+        assert!(check_api_base("http://api.example.com/client/v4").is_err());
+    }
+}

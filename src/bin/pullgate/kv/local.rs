@@ -1,0 +1,272 @@
+//! The local KV that `wrangler dev --persist-to DIR` reads, written through wrangler's own
+//! `kv … --local --persist-to` commands: Miniflare's storage format is internal to it, so the
+//! CLI never touches those files itself.
+//!
+//! Every wrangler run costs 1–3 s, so each trait call is exactly one run: values travel in
+//! JSON files (`kv bulk get|put|delete`), never in argv.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use pullgate::store::KV_BINDING;
+use serde::Deserialize;
+
+use super::Kv;
+use crate::failure::{Failure, Outcome};
+use crate::settings::{env, WranglerConfig, ENV_WRANGLER};
+
+/// Keys per `kv bulk get`. The local store has no 100-key limit like the remote API (1,500 keys
+/// took one 6 s run here); chunking only bounds the size of one wrangler answer.
+const BULK_GET_CHUNK: usize = 1000;
+/// Pairs per `kv bulk put|delete` (Cloudflare's limit is 10,000).
+const BULK_WRITE_CHUNK: usize = 10_000;
+
+pub struct LocalKv {
+    /// The wrangler command, possibly several words (`npx wrangler`).
+    program: Vec<String>,
+    config: PathBuf,
+    state: PathBuf,
+    /// Put first on PATH: the project's pinned Node 22 lives next to its wrangler.
+    tool_dir: Option<PathBuf>,
+}
+
+impl LocalKv {
+    pub fn new(state: &Path, config: &WranglerConfig) -> Outcome<Self> {
+        let config_path =
+            std::path::absolute(&config.path).map_err(|e| Failure::usage(format!("{}: {e}", config.path.display())))?;
+        let config_dir = config_path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let bin_dir = config_dir.join("node_modules/.bin");
+        let program: Vec<String> = match env(ENV_WRANGLER) {
+            Some(cmd) => cmd.split_whitespace().map(String::from).collect(),
+            None if bin_dir.join("wrangler").is_file() => vec![bin_dir.join("wrangler").display().to_string()],
+            None => vec!["wrangler".to_string()],
+        };
+        // Wrangler's own directory first (an override may point at another checkout), then ours.
+        let own_dir = Path::new(&program[0]).parent().map(Path::to_path_buf);
+        let tool_dir = own_dir.into_iter().chain([bin_dir]).find(|d| d.join("node").is_file());
+        if !state.is_dir() {
+            // Creating the store is fine, inventing a whole path from a typo is not.
+            let parent_exists = state.parent().is_none_or(|p| p.as_os_str().is_empty() || p.is_dir());
+            if !parent_exists {
+                return Err(Failure::usage(format!(
+                    "local state dir {} does not exist, nor does its parent",
+                    state.display()
+                ))
+                .hint(
+                    "point --state-dir at the directory `wrangler dev --persist-to` uses (scripts/dev: .pullgate/kv)",
+                ));
+            }
+            std::fs::create_dir_all(state)
+                .map_err(|e| Failure::failed(format!("cannot create {}: {e}", state.display())))?;
+        }
+        let state = std::path::absolute(state).map_err(|e| Failure::usage(format!("{}: {e}", state.display())))?;
+        Ok(LocalKv { program, config: config_path, state, tool_dir })
+    }
+
+    /// Runs `wrangler kv <args> --local --persist-to … --binding … -c …` and returns stdout.
+    fn wrangler(&self, args: &[&str]) -> Outcome<String> {
+        let mut command = Command::new(&self.program[0]);
+        command
+            .args(&self.program[1..])
+            .arg("kv")
+            .args(args)
+            .arg("--local")
+            .arg("--persist-to")
+            .arg(&self.state)
+            .args(["--binding", KV_BINDING, "-c"])
+            .arg(&self.config)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        if let Some(dir) = &self.tool_dir {
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let joined = std::env::join_paths(std::iter::once(dir.clone()).chain(std::env::split_paths(&path)))
+                .map_err(|e| Failure::failed(format!("PATH: {e}")))?;
+            command.env("PATH", joined);
+        }
+        let output = command.output().map_err(|e| {
+            Failure::failed(format!("cannot run wrangler ({}): {e}", self.program.join(" "))).hint(format!(
+                "install the project's tooling (scripts/setup, or npm ci) or set {ENV_WRANGLER} to the wrangler command"
+            ))
+        })?;
+        if !output.status.success() {
+            let detail =
+                wrangler_error(&String::from_utf8_lossy(&output.stderr), &String::from_utf8_lossy(&output.stdout));
+            return Err(Failure::failed(format!("wrangler kv {} failed: {detail}", args[..2].join(" "))));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Runs a bulk command on a JSON file in a private temporary directory.
+    fn with_json_file<T>(&self, json: &str, run: impl FnOnce(&str) -> Outcome<T>) -> Outcome<T> {
+        let dir = PrivateTempDir::create()?;
+        let file = dir.path.join("bulk.json");
+        crate::secrets::write_private_file(&file, json)?;
+        run(&file.display().to_string())
+    }
+}
+
+impl Kv for LocalKv {
+    fn list(&self, prefix: &str) -> Outcome<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Entry {
+            name: String,
+        }
+        let stdout = if prefix.is_empty() {
+            self.wrangler(&["key", "list"])?
+        } else {
+            self.wrangler(&["key", "list", "--prefix", prefix])?
+        };
+        let entries: Vec<Entry> = parse_json_after(&stdout, '[')?;
+        let mut names: Vec<String> = entries.into_iter().map(|e| e.name).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn get_many(&self, keys: &[String]) -> Outcome<Vec<Option<String>>> {
+        #[derive(Deserialize)]
+        struct Found {
+            value: Option<String>,
+        }
+        let mut values = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BULK_GET_CHUNK) {
+            let json = super::encode(&chunk)?;
+            let stdout = self.with_json_file(&json, |file| self.wrangler(&["bulk", "get", file]))?;
+            let found: std::collections::HashMap<String, Found> = parse_json_after(&stdout, '{')?;
+            values.extend(chunk.iter().map(|k| found.get(k).and_then(|f| f.value.clone())));
+        }
+        Ok(values)
+    }
+
+    fn put_many(&self, entries: &[(String, String)]) -> Outcome<()> {
+        #[derive(serde::Serialize)]
+        struct Pair<'a> {
+            key: &'a str,
+            value: &'a str,
+        }
+        for chunk in entries.chunks(BULK_WRITE_CHUNK) {
+            let pairs: Vec<Pair<'_>> = chunk.iter().map(|(key, value)| Pair { key, value }).collect();
+            let json = super::encode(&pairs)?;
+            self.with_json_file(&json, |file| self.wrangler(&["bulk", "put", file]))?;
+        }
+        Ok(())
+    }
+
+    fn delete_many(&self, keys: &[String]) -> Outcome<()> {
+        for chunk in keys.chunks(BULK_WRITE_CHUNK) {
+            let json = super::encode(&chunk)?;
+            self.with_json_file(&json, |file| self.wrangler(&["bulk", "delete", file, "--force"]))?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses the JSON document on the first stdout line that starts with `open` (wrangler may
+/// print a banner before it and notices after it).
+fn parse_json_after<T: serde::de::DeserializeOwned>(stdout: &str, open: char) -> Outcome<T> {
+    let mut offset = 0;
+    let mut start = None;
+    for line in stdout.split_inclusive('\n') {
+        if line.trim_start().starts_with(open) {
+            start = Some(offset);
+            break;
+        }
+        offset += line.len();
+    }
+    let unexpected = |why: String| {
+        Failure::failed(format!(
+            "unexpected output from wrangler ({why}): {}",
+            stdout.chars().take(200).collect::<String>()
+        ))
+    };
+    let start = start.ok_or_else(|| unexpected("no JSON".into()))?;
+    let mut values = serde_json::Deserializer::from_str(&stdout[start..]).into_iter::<T>();
+    match values.next() {
+        Some(Ok(value)) => Ok(value),
+        Some(Err(e)) => Err(unexpected(e.to_string())),
+        None => Err(unexpected("no JSON".into())),
+    }
+}
+
+/// The useful part of a wrangler failure: its `[ERROR]` lines without colour codes.
+fn wrangler_error(stderr: &str, stdout: &str) -> String {
+    let clean = strip_ansi(&format!("{stderr}\n{stdout}"));
+    let errors: Vec<&str> = clean
+        .lines()
+        .filter_map(|l| l.split_once("[ERROR]").map(|(_, rest)| rest.trim()))
+        .filter(|l| !l.is_empty())
+        .collect();
+    if !errors.is_empty() {
+        return errors.join("; ");
+    }
+    let last = clean.lines().map(str::trim).rfind(|l| !l.is_empty());
+    last.unwrap_or("no output").to_string()
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters… final byte in @..~
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A mode-700 directory under the system temp dir, removed on drop.
+struct PrivateTempDir {
+    path: PathBuf,
+}
+
+impl PrivateTempDir {
+    fn create() -> Outcome<Self> {
+        let name = format!("pullgate-{}-{}", std::process::id(), crate::secrets::random_hex::<8>()?);
+        let path = std::env::temp_dir().join(name);
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder
+            .create(&path)
+            .map_err(|e| Failure::failed(format!("cannot create a temporary directory {}: {e}", path.display())))?;
+        Ok(PrivateTempDir { path })
+    }
+}
+
+impl Drop for PrivateTempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrangler_errors_are_extracted_without_colours() {
+        let stderr = "\u{1b}[33m▲ \u{1b}[43;33m[\u{1b}[43;30mWARNING\u{1b}[43;33m]\u{1b}[0m beta\n\n\u{1b}[31m✘ \u{1b}[41;31m[\u{1b}[41;97mERROR\u{1b}[41;31m]\u{1b}[0m \u{1b}[1mCould not read file: /x.json\u{1b}[0m\n";
+        assert_eq!(wrangler_error(stderr, ""), "Could not read file: /x.json");
+        assert_eq!(wrangler_error("", "something odd\n\n"), "something odd");
+    }
+
+    #[test]
+    fn json_is_found_after_a_banner() {
+        let out = "\n ⛅️ wrangler 4\nResource location: local\n[{\"name\":\"a\"}]\n";
+        let v: Vec<serde_json::Value> = parse_json_after(out, '[').unwrap();
+        assert_eq!(v[0]["name"], "a");
+        assert!(parse_json_after::<Vec<serde_json::Value>>("nothing", '[').is_err());
+    }
+}

@@ -1,0 +1,127 @@
+//! Where the CLI finds its configuration: environment variable names, and the few facts it reads
+//! from the Worker's `wrangler.toml` (KV namespace id, Worker name, config cache seconds).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::failure::{Failure, Outcome};
+
+pub const ENV_BACKEND: &str = "PULLGATE_BACKEND";
+pub const ENV_LOCAL_STATE: &str = "PULLGATE_LOCAL_STATE";
+pub const ENV_WRANGLER: &str = "PULLGATE_WRANGLER";
+pub const ENV_WRANGLER_CONFIG: &str = "PULLGATE_WRANGLER_CONFIG";
+pub const ENV_ROOT_SECRET_FILE: &str = "PULLGATE_ROOT_SECRET_FILE";
+pub const ENV_CNAME_TARGET: &str = "PULLGATE_CNAME_TARGET";
+pub const ENV_CF_ACCOUNT: &str = "CLOUDFLARE_ACCOUNT_ID";
+pub const ENV_CF_TOKEN: &str = "CLOUDFLARE_API_TOKEN";
+pub const ENV_CF_NAMESPACE: &str = "PULLGATE_KV_NAMESPACE_ID";
+pub const ENV_CF_API_BASE: &str = "PULLGATE_CF_API_BASE";
+
+/// The edge's default `CONFIG_CACHE_SECONDS` when wrangler.toml does not say.
+pub const DEFAULT_CONFIG_CACHE_SECONDS: i64 = 30;
+/// How long a KV write may take to reach every Cloudflare location.
+pub const KV_PROPAGATION_SECONDS: i64 = 60;
+/// The placeholder id the repository's wrangler.toml ships with.
+pub const PLACEHOLDER_NAMESPACE_ID: &str = "00000000000000000000000000000000";
+
+/// A non-empty environment variable.
+pub fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// What the CLI uses from `wrangler.toml`.
+#[derive(Debug, Clone, Default)]
+pub struct WranglerConfig {
+    pub path: PathBuf,
+    /// The Worker's `name`.
+    pub name: Option<String>,
+    /// `kv_namespaces` entry whose binding is `PULLGATE_KV`.
+    pub kv_namespace_id: Option<String>,
+    /// `[vars] CONFIG_CACHE_SECONDS`.
+    pub config_cache_seconds: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct RawConfig {
+    name: Option<String>,
+    #[serde(default)]
+    kv_namespaces: Vec<RawNamespace>,
+    #[serde(default)]
+    vars: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Deserialize)]
+struct RawNamespace {
+    binding: String,
+    id: Option<String>,
+}
+
+/// The wrangler.toml to use: `--wrangler-config`, `PULLGATE_WRANGLER_CONFIG`, or the first
+/// `wrangler.toml` in the working directory or one of its parents.
+pub fn wrangler_config_path(flag: Option<&Path>) -> Option<PathBuf> {
+    if let Some(path) = flag {
+        return Some(path.to_path_buf());
+    }
+    if let Some(path) = env(ENV_WRANGLER_CONFIG) {
+        return Some(PathBuf::from(path));
+    }
+    let cwd = std::env::current_dir().ok()?;
+    cwd.ancestors().map(|dir| dir.join("wrangler.toml")).find(|p| p.is_file())
+}
+
+/// Reads the facts the CLI needs from a wrangler.toml.
+pub fn load_wrangler_config(path: &Path) -> Outcome<WranglerConfig> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::usage(format!("cannot read wrangler config {}: {e}", path.display()))
+            .hint(format!("pass --wrangler-config or set {ENV_WRANGLER_CONFIG} to the Worker's wrangler.toml"))
+    })?;
+    let raw: RawConfig = toml::from_str(&text)
+        .map_err(|e| Failure::usage(format!("{} is not valid wrangler TOML: {e}", path.display())))?;
+    let kv_namespace_id =
+        raw.kv_namespaces.iter().find(|ns| ns.binding == pullgate::store::KV_BINDING).and_then(|ns| ns.id.clone());
+    let config_cache_seconds = raw.vars.get("CONFIG_CACHE_SECONDS").and_then(|v| match v {
+        toml::Value::String(s) => s.trim().parse().ok(),
+        toml::Value::Integer(i) => Some(*i),
+        _ => None,
+    });
+    Ok(WranglerConfig { path: path.to_path_buf(), name: raw.name, kv_namespace_id, config_cache_seconds })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_namespace_name_and_cache_seconds() {
+        let dir = std::env::temp_dir().join(format!("pullgate-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("wrangler.toml");
+        std::fs::write(
+            &path,
+            r#"name = "pullgate"
+kv_namespaces = [{ binding = "OTHER", id = "aaa" }, { binding = "PULLGATE_KV", id = "0123456789abcdef0123456789abcdef" }]
+[vars]
+CONFIG_CACHE_SECONDS = "45"
+"#,
+        )
+        .unwrap();
+        let config = load_wrangler_config(&path).unwrap();
+        assert_eq!(config.name.as_deref(), Some("pullgate"));
+        assert_eq!(config.kv_namespace_id.as_deref(), Some("0123456789abcdef0123456789abcdef"));
+        assert_eq!(config.config_cache_seconds, Some(45));
+        std::fs::write(&path, "[[kv_namespaces]]\nbinding = \"PULLGATE_KV\"\nid = \"x\"\n").unwrap();
+        assert_eq!(load_wrangler_config(&path).unwrap().kv_namespace_id.as_deref(), Some("x"));
+        std::fs::write(&path, "name = [").unwrap();
+        assert!(load_wrangler_config(&path).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_repository_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("wrangler.toml");
+        let config = load_wrangler_config(&path).unwrap();
+        assert_eq!(config.kv_namespace_id.as_deref(), Some(PLACEHOLDER_NAMESPACE_ID));
+    }
+}
