@@ -166,12 +166,12 @@ mod tests {
     #[test]
     fn binds_once_and_refuses_another_app() {
         let ctx = with_apps();
-        add(&ctx, "Images.Acme.com", "acme", Some("pullgate.acme.workers.dev")).unwrap();
+        add(&ctx, "Images.Acme.com", "acme", Some("pullgate.acme.workers.dev"), false).unwrap();
         let rec: DomainRecord = serde_json::from_str(&snapshot(&ctx)["domain:images.acme.com"]).unwrap();
         assert_eq!(rec.app, "acme");
-        add(&ctx, "images.acme.com", "acme", Some("pullgate.acme.workers.dev")).unwrap();
+        add(&ctx, "images.acme.com", "acme", Some("pullgate.acme.workers.dev"), false).unwrap();
         let before = snapshot(&ctx);
-        let err = add(&ctx, "images.acme.com", "globex", Some("pullgate.acme.workers.dev")).unwrap_err();
+        let err = add(&ctx, "images.acme.com", "globex", Some("pullgate.acme.workers.dev"), false).unwrap_err();
         assert!(err.message.contains("already bound to app \"acme\""), "{}", err.message);
         let err = remove(&ctx, "images.acme.com", "globex").unwrap_err();
         assert!(err.message.contains("bound to app \"acme\""));
@@ -187,10 +187,19 @@ mod tests {
         for (host, app) in
             [("localhost", "acme"), ("1.2.3.4", "acme"), ("images.acme.com", "nope"), ("images.acme.com", "BAD")]
         {
-            assert!(add(&ctx, host, app, Some("t.workers.dev")).is_err(), "{host} {app}");
+            assert!(add(&ctx, host, app, Some("t.workers.dev"), false).is_err(), "{host} {app}");
         }
-        assert!(add(&ctx, "images.acme.com", "acme", Some("not a host")).is_err());
+        assert!(add(&ctx, "images.acme.com", "acme", Some("not a host"), false).is_err());
         assert!(remove(&ctx, "images.acme.com", "acme").is_err());
         assert_eq!(snapshot(&ctx), before);
+    }
+
+    #[test]
+    fn localhost_only_with_insecure_dev() {
+        let ctx = with_apps();
+        assert!(add(&ctx, "localhost", "acme", Some("t.workers.dev"), false).is_err());
+        add(&ctx, "localhost", "acme", Some("t.workers.dev"), true).unwrap();
+        assert!(snapshot(&ctx).contains_key("domain:localhost"));
+        assert!(add(&ctx, "local-host", "acme", Some("t.workers.dev"), true).is_err());
     }
 }
