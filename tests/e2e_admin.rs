@@ -1,0 +1,169 @@
+//! End to end: the admin CLI against the running edge: a license's whole life, key rotation
+//! under load, `upstream test` diagnoses and `pull-check` as a customer.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+
+/// Runs the admin CLI (the binary scripts/dev built) with the local backend scripts/dev exported.
+fn pullgate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pullgate")).args(args).output().expect("running pullgate")
+}
+
+fn pullgate_ok(args: &[&str]) -> String {
+    let out = pullgate(args);
+    assert!(
+        out.status.success(),
+        "pullgate {} failed ({}):\n{}{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The edge's CONFIG_CACHE_SECONDS in the e2e stack (scripts/test sets 3) plus a margin.
+fn propagation() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn token_status(d: &Dev, license: &str, name: &str) -> (u16, String) {
+    let r = get(
+        &format!("{}/v2/token?scope=repository:{name}:pull", d.url),
+        &[("authorization", &basic_auth("c", license))],
+    );
+    (r.status, r.text())
+}
+
+fn issue(customer: &str, extra: &[&str]) -> (String, String) {
+    let mut args = vec!["--json", "license", "issue", "--app", "demo", "--customer", customer, "--expires", "7d"];
+    args.extend_from_slice(extra);
+    let v: serde_json::Value = serde_json::from_str(&pullgate_ok(&args)).expect("license issue --json");
+    (v["id"].as_str().unwrap().to_string(), v["license"].as_str().unwrap().to_string())
+}
+
+#[test]
+#[ignore = "needs scripts/dev --background; run by scripts/test"]
+fn a_license_is_issued_pulled_with_revoked_and_refused() {
+    let d = dev();
+    let (id, license) = issue("Lifecycle Customer", &[]);
+    let reference = format!("docker://{}/proxy/demo/local/demo/hello:1.0", d.authority);
+    let dir = temp_dir("lifecycle");
+    let dest = format!("oci:{}:x", dir.display());
+    let creds = format!("c:{license}");
+    skopeo(&["copy", "--quiet", "--src-tls-verify=false", "--src-creds", &creds, &reference, &dest]);
+
+    let inspect = pullgate_ok(&["license", "inspect", &license]);
+    assert!(inspect.contains("Lifecycle Customer"), "{inspect}");
+    pullgate_ok(&["license", "revoke", &id, "--reason", "e2e"]);
+    std::thread::sleep(propagation());
+    let (status, body) = token_status(&d, &license, "proxy/demo/local/demo/hello");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("DENIED") && body.contains("revoked"), "{body}");
+    let (ok, text) = skopeo_try(&["copy", "--quiet", "--src-tls-verify=false", "--src-creds", &creds, &reference, &dest]);
+    assert!(!ok, "a revoked license still pulls");
+    assert!(text.contains("revoked"), "the customer is told why: {text}");
+    let shown = pullgate_ok(&["license", "show", &id]);
+    assert!(shown.contains("revoked"), "{shown}");
+}
+
+#[test]
+#[ignore = "needs scripts/dev --background; run by scripts/test"]
+fn key_rotation_fails_no_pull_during_the_overlap() {
+    let d = dev();
+    let (_, old_license) = issue("Rotation Customer", &[]);
+    let name = "proxy/demo/local/demo/hello";
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let pulls = Arc::new(AtomicUsize::new(0));
+    let puller = {
+        let (stop, failures, pulls, url, license) =
+            (stop.clone(), failures.clone(), pulls.clone(), d.url.clone(), old_license.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let t = get(
+                    &format!("{url}/v2/token?scope=repository:{name}:pull"),
+                    &[("authorization", &basic_auth("c", &license))],
+                );
+                let ok = t.status == 200 && {
+                    let bearer = format!("Bearer {}", t.json()["token"].as_str().unwrap_or_default());
+                    let m = request("HEAD", &format!("{url}/v2/{name}/manifests/1.0"), &[("authorization", &bearer), ("accept", ACCEPT_ALL)]);
+                    m.status == 200
+                };
+                if !ok {
+                    failures.fetch_add(1, Ordering::SeqCst);
+                }
+                pulls.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    // Phase 1: a pending key, which every location learns before it signs anything.
+    pullgate_ok(&["key", "rotate"]);
+    std::thread::sleep(propagation());
+    // Phase 2: it signs; the old key only verifies. (--force: the suite cannot wait 60 s.)
+    pullgate_ok(&["key", "rotate", "--force"]);
+    std::thread::sleep(propagation());
+    let (_, new_license) = issue("Rotation Customer 2", &[]);
+    let (status, body) = token_status(&d, &new_license, name);
+    assert_eq!(status, 200, "a license signed by the new key: {body}");
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::SeqCst);
+    puller.join().unwrap();
+    assert!(pulls.load(Ordering::SeqCst) > 10, "the puller ran");
+    assert_eq!(failures.load(Ordering::SeqCst), 0, "pulls failed during the rotation");
+    let keys = pullgate_ok(&["key", "list"]);
+    assert!(keys.contains("retiring") && keys.contains("active"), "{keys}");
+}
+
+#[test]
+#[ignore = "needs scripts/dev --background; run by scripts/test"]
+fn upstream_test_diagnoses_ok_bad_credentials_and_not_found() {
+    let d = dev();
+    let image = d.image("demo/multi", "1.0");
+    let out = pullgate(&["upstream", "test", "demo", "local/demo/multi:1.0"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains(&image.digest), "{text}");
+    assert!(text.contains("linux/arm64"), "platforms are listed: {text}");
+    for (image, code, needle) in [
+        ("basic/demo/hello:1.0", 0, "OK"),
+        ("badcreds/demo/hello:1.0", 3, "rejected"),
+        ("local/demo/nothing-here:1.0", 4, "not found"),
+        ("faults/ratelimited/app:1.0", 5, "rate"),
+    ] {
+        let out = pullgate(&["upstream", "test", "demo", image]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{image}: {text}");
+        assert!(text.to_lowercase().contains(&needle.to_lowercase()), "{image}: {text}");
+    }
+}
+
+#[test]
+#[ignore = "needs scripts/dev --background; run by scripts/test"]
+fn pull_check_goes_through_the_edge_like_a_customer() {
+    let d = dev();
+    let license = env("PULLGATE_LICENSE");
+    let reference = format!("{}/proxy/demo/local/demo/legacy-list:1.0", d.authority);
+    let out = pullgate(&["pull-check", &reference, "--license", &license, "--plain-http"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    // Through the custom domain, reached by name with --connect-to, as before DNS exists.
+    let reference = format!("{}/local/demo/hello:1.0", d.host);
+    let connect = d.authority.clone();
+    let out = pullgate(&["pull-check", &reference, "--license", &license, "--plain-http", "--connect-to", &connect]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    // Where it breaks: an expired license at the token step.
+    let expired = env("PULLGATE_LICENSE_EXPIRED");
+    let out = pullgate(&["pull-check", &format!("{}/proxy/demo/local/demo/hello:1.0", d.authority), "--license", &expired, "--plain-http"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("expired"), "{text}");
+}
