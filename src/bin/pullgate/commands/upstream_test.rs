@@ -127,6 +127,16 @@ fn split_image(input: &str) -> Outcome<(Name, Reference)> {
     Ok((name, reference))
 }
 
+/// `os/arch[/variant]` of an index entry, as docker prints platforms.
+fn platform_of(entry: &serde_json::Value) -> Option<String> {
+    let p = entry.get("platform")?;
+    let (os, arch) = (p.get("os")?.as_str()?, p.get("architecture")?.as_str()?);
+    Some(match p.get("variant").and_then(|v| v.as_str()) {
+        Some(variant) => format!("{os}/{arch}/{variant}"),
+        None => format!("{os}/{arch}"),
+    })
+}
+
 struct Report {
     lines: Vec<String>,
     json: serde_json::Map<String, serde_json::Value>,
@@ -260,7 +270,12 @@ fn check(
                 .and_then(|c| c.get("digest"))
                 .and_then(|d| d.as_str())
                 .ok_or((Exit::Failure, "the index lists no manifests".to_string()))?;
-            report.lines.push(format!("  index with {} platform manifest(s); checking the first", children.len()));
+            let platforms: Vec<String> = children.iter().filter_map(platform_of).collect();
+            report.add(
+                "platforms",
+                serde_json::json!(platforms),
+                format!("  index with {} platform manifest(s): {}; checking the first", children.len(), platforms.join(", ")),
+            );
             let (_, child) = manifest(first)?;
             serde_json::from_slice::<serde_json::Value>(&child)
                 .map_err(|_| (Exit::Failure, "the child manifest is not JSON".to_string()))?
