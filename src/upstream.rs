@@ -356,8 +356,11 @@ pub async fn send<T: Transport>(
             return Err(UpstreamError::BadChallenge { upstream: up.describe() });
         };
         retried = true;
-        cache.remember_challenge(upstream_key.clone(), c.clone());
-        authorization = Some(authenticate(t, cache, up, &c, scope, &key).await?);
+        // Remembered only once it worked: a challenge refused here (a realm on a foreign
+        // domain, say) must not be replayed from the cache after the upstream recovers.
+        let auth = authenticate(t, cache, up, &c, scope, &key).await?;
+        cache.remember_challenge(upstream_key.clone(), c);
+        authorization = Some(auth);
     }
 }
 

@@ -136,7 +136,7 @@ fn upstream_test_diagnoses_ok_bad_credentials_and_not_found() {
     for (image, code, needle) in [
         ("basic/demo/hello:1.0", 0, "OK"),
         ("badcreds/demo/hello:1.0", 3, "rejected"),
-        ("local/demo/nothing-here:1.0", 4, "not found"),
+        ("local/demo/nothing-here:1.0", 4, "not_found"),
         ("faults/ratelimited/app:1.0", 5, "rate"),
     ] {
         let out = pullgate(&["upstream", "test", "demo", image]);

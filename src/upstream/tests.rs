@@ -492,3 +492,27 @@ fn tag_pages() {
     assert_eq!(page(None, Some("zzz")), (vec![], None));
     assert_eq!(page(Some(5), None).1, None);
 }
+
+#[test]
+fn a_refused_challenge_is_not_replayed_after_the_upstream_recovers() {
+    let foreign = std::rc::Rc::new(Cell::new(true));
+    let f = foreign.clone();
+    let t = Scripted::new()
+        .route("https://ghcr.io/v2/", move |r| match auth_of(r).as_deref() {
+            Some("Bearer tok-1") => (200, vec![], "{}".into()),
+            _ => {
+                let realm = if f.get() { "https://auth.example.invalid/token" } else { "https://ghcr.io/token" };
+                (401, vec![("www-authenticate", format!(r#"Bearer realm="{realm}",service="ghcr.io""#))], "".into())
+            }
+        })
+        .route("https://ghcr.io/token", |_| (200, vec![], r#"{"token":"tok-1","expires_in":300}"#.into()));
+    let rec = record("https://ghcr.io", CredentialKind::Ghcr);
+    let secret = password();
+    let up = Upstream { app: "acme", record: &rec, secret: Some(&secret), allow_insecure: false };
+    let cache = TokenCache::default();
+    let err = block_on(send(&t, &cache, &up, manifest_req("https://ghcr.io"), "s")).unwrap_err();
+    assert!(matches!(err, UpstreamError::UntrustedRealm { .. }));
+    foreign.set(false);
+    let (head, _) = block_on(send(&t, &cache, &up, manifest_req("https://ghcr.io"), "s")).unwrap();
+    assert_eq!(head.status, 200);
+}

@@ -171,11 +171,13 @@ fn credential_input(
                 _ => (CredentialKind::Basic, "basic"),
             };
             reject_flags(name, &[gcr_flags[0], gcr_flags[1], aws_flags[0], aws_flags[1], aws_flags[2]])?;
-            if kind == CredentialKind::Ghcr && host != "ghcr.io" {
+            // A loopback stand-in of the registry (--insecure-dev) is not named like it.
+            let local_standin = args.insecure_dev && validate::is_loopback(host);
+            if kind == CredentialKind::Ghcr && host != "ghcr.io" && !local_standin {
                 return Err(Failure::usage(format!("--credential ghcr is for https://ghcr.io, not {host}"))
                     .hint("use --credential basic for other registries"));
             }
-            if kind == CredentialKind::Dockerhub && host != store::DOCKER_HUB_API_HOST {
+            if kind == CredentialKind::Dockerhub && host != store::DOCKER_HUB_API_HOST && !local_standin {
                 return Err(Failure::usage(format!(
                     "--credential dockerhub is for Docker Hub (docker.io), not {host}"
                 ))
@@ -201,7 +203,7 @@ fn credential_input(
                     aws_flags[2],
                 ],
             )?;
-            if !validate::is_google_registry(host) {
+            if !validate::is_google_registry(host) && !(args.insecure_dev && validate::is_loopback(host)) {
                 return Err(Failure::usage(format!("--credential gcr is for gcr.io and *-docker.pkg.dev, not {host}"))
                     .hint("for another registry that takes _json_key, use --credential basic --username _json_key"));
             }
