@@ -297,8 +297,8 @@ impl Digest {
     /// The digest of `bytes` under `algorithm`.
     pub fn of_bytes(algorithm: Algorithm, bytes: &[u8]) -> Digest {
         let hex = match algorithm {
-            Algorithm::Sha256 => to_hex(&Sha256::digest(bytes)),
-            Algorithm::Sha512 => to_hex(&Sha512::digest(bytes)),
+            Algorithm::Sha256 => crate::keys::hex_encode(&Sha256::digest(bytes)),
+            Algorithm::Sha512 => crate::keys::hex_encode(&Sha512::digest(bytes)),
         };
         Digest { algorithm, hex }
     }
@@ -319,15 +319,6 @@ impl Digest {
     }
 }
 
-fn to_hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-    out
-}
 
 /// `algorithm ::= [a-z0-9]+ ([+._-] [a-z0-9]+)*`
 fn is_algorithm_grammar(s: &str) -> bool {
