@@ -351,6 +351,12 @@ fn add(ctx: &Ctx, args: &UpstreamAddArgs) -> Outcome<()> {
         None => app.upstreams.push(record.clone()),
     }
     kv.put_many(&[(app_key, kv::encode(&app)?)])?;
+    if record.is_docker_hub() && record.credential.kind == CredentialKind::None {
+        ctx.out.note(
+            "warning: anonymous Docker Hub pulls are rate limited per client IP, and every pull through \
+             the edge comes from a few Cloudflare IPs; add --credential dockerhub with a read-only access token",
+        );
+    }
 
     let view = UpstreamView::new(&slug, &record, record.credential.sealed.as_ref().map(|_| true));
     ctx.out.result(&view, || {
