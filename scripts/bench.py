@@ -61,6 +61,8 @@ def main():
     assert status == 200, (status, body)
     bearer = {"Authorization": "Bearer " + json.loads(body)["token"], "Accept": ACCEPT}
 
+    measure("GET /v2/ without credentials (401: runtime + routing floor)", edge, "/v2/", {}, 401)
+    measure("GET /v2/ with a token (token check, no upstream)", edge, "/v2/", bearer, 200)
     direct = measure("manifest GET, upstream directly", upstream, f"/v2/demo/hello/manifests/{hello['tag']}",
                      {"Accept": ACCEPT}, 200)
     proxied = measure("manifest GET, through the edge ", edge, f"/v2/{name}/manifests/{hello['tag']}", bearer, 200)

@@ -20,6 +20,7 @@ pub struct Settings {
     pub token_ttl: i64,
     pub allow_insecure: bool,
     pub debug_headers: bool,
+    pub access_log: bool,
 }
 
 fn var(env: &Env, name: &str) -> Option<String> {
@@ -40,6 +41,7 @@ impl Settings {
             token_ttl: number("TOKEN_TTL_SECONDS", 300).max(crate::token::MIN_TTL_SECONDS),
             allow_insecure: var(env, "ALLOW_INSECURE_UPSTREAMS").as_deref() == Some("true"),
             debug_headers: var(env, "DEBUG_HEADERS").as_deref() == Some("true"),
+            access_log: var(env, "ACCESS_LOG").as_deref() != Some("false"),
         }
     }
 }

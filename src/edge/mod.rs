@@ -30,7 +30,9 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     if cfg.settings.debug_headers {
         headers.set("pullgate-kv-reads", &(config::kv_reads() - reads_before).to_string())?;
     }
-    console_log!("{} {} {} {} {}", req.inner().method(), origin.host, req.path(), resp.status_code(), cfg.caller());
+    if cfg.settings.access_log {
+        console_log!("{} {} {} {} {}", req.inner().method(), origin.host, req.path(), resp.status_code(), cfg.caller());
+    }
     Ok(resp)
 }
 
