@@ -1,0 +1,87 @@
+//! End to end with containerd's own client: `ctr content fetch` through the edge takes
+//! containerd's OAuth POST token path (the one peers broke), then pulls an index and its children.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A private containerd (its own root, state and socket under a temp dir), killed on drop.
+struct Containerd {
+    child: Child,
+    socket: String,
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn containerd(dir: &Path) -> Containerd {
+    let socket = dir.join("containerd.sock").display().to_string();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\n\
+             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             [grpc]\n  address = \"{socket}\"\n[ttrpc]\n  address = \"{socket}.ttrpc\"\n",
+            root = dir.join("root").display(),
+            state = dir.join("state").display(),
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
+    let child = Command::new("containerd")
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("containerd (scripts/setup installs it)");
+    let started = Instant::now();
+    while !Path::new(&socket).exists() {
+        assert!(started.elapsed() < Duration::from_secs(20), "containerd did not start: {}", dir.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Containerd { child, socket }
+}
+
+fn ctr(d: &Containerd, args: &[&str]) -> (bool, String) {
+    let out = Command::new("ctr").arg("--address").arg(&d.socket).args(["-n", "pullgate"]).args(args).output().expect("ctr");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+#[ignore = "needs scripts/dev --background; run by scripts/test"]
+fn ctr_fetches_an_index_through_the_post_token_flow() {
+    let d = dev();
+    let license = env("PULLGATE_LICENSE");
+    let daemon = containerd(&temp_dir("containerd"));
+    let image = d.image("demo/multi", "1.0");
+    let log = d.state.join("logs/wrangler.log");
+    let posts_before = std::fs::read_to_string(&log).unwrap_or_default().matches("POST /v2/token 200").count();
+
+    let reference = format!("{}/proxy/demo/local/demo/multi:1.0", d.authority);
+    let user = format!("x:{license}");
+    let (ok, text) = ctr(&daemon, &["content", "fetch", "--plain-http", "--user", &user, &reference]);
+    assert!(ok, "{text}");
+    let (_, listed) = ctr(&daemon, &["content", "ls", "-q"]);
+    assert!(listed.contains(&image.digest), "index {} not in the content store:\n{listed}", image.digest);
+    let (child, _, _) = &image.children[0];
+    assert!(listed.contains(child.as_str()), "first platform's manifest not fetched:\n{listed}");
+    let posts_after = std::fs::read_to_string(&log).unwrap_or_default().matches("POST /v2/token 200").count();
+    assert!(posts_after > posts_before, "containerd did not use the POST token flow");
+
+    // An expired license: containerd's token request is refused, nothing is fetched.
+    let expired = format!("x:{}", env("PULLGATE_LICENSE_EXPIRED"));
+    let other = format!("{}/proxy/demo/local/demo/legacy:1.0", d.authority);
+    let (ok, text) = ctr(&daemon, &["content", "fetch", "--plain-http", "--user", &expired, &other]);
+    assert!(!ok, "an expired license fetched content");
+    assert!(text.contains("403"), "{text}");
+}
