@@ -58,10 +58,13 @@ fn assert_error(r: &Resp, status: u16, code: &str) {
     assert_eq!(r.header("docker-distribution-api-version"), Some("registry/2.0"));
 }
 
+/// Says whether a pulled copy holds a blob with intact bytes.
+type BlobCheck = Box<dyn Fn(&str) -> bool>;
+
 /// Copies `reference` with skopeo, keeping digests: OCI types into an OCI layout, Docker types
 /// into `dir:` (an OCI layout would convert them). Returns the top manifest's digest and a check
 /// for blobs.
-fn skopeo_pull(reference: &str, creds: &str, media_type: &str, all: bool) -> (String, Box<dyn Fn(&str) -> bool>) {
+fn skopeo_pull(reference: &str, creds: &str, media_type: &str, all: bool) -> (String, BlobCheck) {
     let dir = temp_dir("pull");
     let oci = media_type.starts_with("application/vnd.oci.");
     let dest = if oci { format!("oci:{}:pulled", dir.display()) } else { format!("dir:{}", dir.display()) };

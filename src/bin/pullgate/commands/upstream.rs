@@ -203,7 +203,8 @@ fn credential_input(
                     aws_flags[2],
                 ],
             )?;
-            if !validate::is_google_registry(host) && !(args.insecure_dev && validate::is_loopback(host)) {
+            let local_standin = args.insecure_dev && validate::is_loopback(host);
+            if !validate::is_google_registry(host) && !local_standin {
                 return Err(Failure::usage(format!("--credential gcr is for gcr.io and *-docker.pkg.dev, not {host}"))
                     .hint("for another registry that takes _json_key, use --credential basic --username _json_key"));
             }
