@@ -40,7 +40,9 @@ pub fn hostname_of(host: &str) -> String {
     if host.starts_with('[') {
         return host.split(']').next().unwrap_or("").to_string() + "]";
     }
-    host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host.clone(), |(h, _)| h.to_string())
+    host.rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host.clone(), |(h, _)| h.to_string())
 }
 
 /// A client's repository name split into its parts.
@@ -92,10 +94,7 @@ pub fn upstream_repo<'a>(
     target: &Target,
 ) -> Result<(&'a crate::store::UpstreamRecord, String), RegistryError> {
     let upstream = app.upstream_named(&target.upstream).ok_or_else(|| {
-        RegistryError::name_unknown(format!(
-            "upstream {} is not configured for app {}",
-            target.upstream, app.slug
-        ))
+        RegistryError::name_unknown(format!("upstream {} is not configured for app {}", target.upstream, app.slug))
     })?;
     let repo = upstream.upstream_repo(&target.repo);
     if !upstream.allows(&repo) {
@@ -280,10 +279,7 @@ mod tests {
             name: "Acme".into(),
             blob_mode: BlobMode::Redirect,
             created_at: 0,
-            upstreams: vec![
-                up("https://ghcr.io", None, &["acme/*"]),
-                up("https://registry-1.docker.io", None, &[]),
-            ],
+            upstreams: vec![up("https://ghcr.io", None, &["acme/*"]), up("https://registry-1.docker.io", None, &[])],
         }
     }
 
@@ -303,11 +299,11 @@ mod tests {
         let app = app();
         let scopes = crate::scope::parse_all([
             "repository:proxy/acme/ghcr.io/acme/app:pull",
-            "repository:proxy/acme/ghcr.io/other/app:pull",      // outside the upstream allow-list
-            "repository:proxy/acme/quay.io/acme/app:pull",       // upstream not configured
-            "repository:proxy/globex/ghcr.io/acme/app:pull",     // another app
-            "repository:proxy/acme/docker.io/nginx:pull,push",   // push is never granted, pull is
-            "repository:proxy/acme/docker.io/redis:push",        // push only: nothing
+            "repository:proxy/acme/ghcr.io/other/app:pull", // outside the upstream allow-list
+            "repository:proxy/acme/quay.io/acme/app:pull",  // upstream not configured
+            "repository:proxy/globex/ghcr.io/acme/app:pull", // another app
+            "repository:proxy/acme/docker.io/nginx:pull,push", // push is never granted, pull is
+            "repository:proxy/acme/docker.io/redis:push",   // push only: nothing
             "registry:catalog:*",
         ])
         .unwrap();

@@ -77,10 +77,7 @@ pub struct Challenge {
 impl Challenge {
     /// The first parameter called `name`, compared case-insensitively.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.params.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// Whether the scheme is `scheme`, compared case-insensitively.
@@ -119,11 +116,8 @@ pub fn parse(header: &str) -> Vec<Challenge> {
             i = skip_element(b, i);
             continue;
         }
-        let mut challenge = Challenge {
-            scheme: header[start..scheme_end].to_ascii_lowercase(),
-            params: Vec::new(),
-            token68: None,
-        };
+        let mut challenge =
+            Challenge { scheme: header[start..scheme_end].to_ascii_lowercase(), params: Vec::new(), token68: None };
         if i < b.len() && b[i] != b',' {
             match token68_end(b, i) {
                 Some(end) => {
@@ -261,19 +255,13 @@ mod tests {
     fn ch(scheme: &str, params: &[(&str, &str)]) -> Challenge {
         Challenge {
             scheme: scheme.to_owned(),
-            params: params
-                .iter()
-                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-                .collect(),
+            params: params.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),
             token68: None,
         }
     }
 
     fn t68(scheme: &str, token: &str) -> Challenge {
-        Challenge {
-            token68: Some(token.to_owned()),
-            ..ch(scheme, &[])
-        }
+        Challenge { token68: Some(token.to_owned()), ..ch(scheme, &[]) }
     }
 
     #[test]
@@ -306,10 +294,7 @@ mod tests {
                 vec![ch(
                     "basic",
                     &[
-                        (
-                            "realm",
-                            "https://123456789012.dkr.ecr.us-east-1.amazonaws.com/",
-                        ),
+                        ("realm", "https://123456789012.dkr.ecr.us-east-1.amazonaws.com/"),
                         ("service", "ecr.amazonaws.com"),
                     ],
                 )],
@@ -351,23 +336,14 @@ mod tests {
                 r#"Bearer realm="https://x.jfrog.io/artifactory/api/docker/repo/v2/token",service="x.jfrog.io""#,
                 vec![ch(
                     "bearer",
-                    &[
-                        (
-                            "realm",
-                            "https://x.jfrog.io/artifactory/api/docker/repo/v2/token",
-                        ),
-                        ("service", "x.jfrog.io"),
-                    ],
+                    &[("realm", "https://x.jfrog.io/artifactory/api/docker/repo/v2/token"), ("service", "x.jfrog.io")],
                 )],
             ),
             (
                 r#"Bearer realm="https://myreg.azurecr.io/oauth2/token",service="myreg.azurecr.io""#,
                 vec![ch(
                     "bearer",
-                    &[
-                        ("realm", "https://myreg.azurecr.io/oauth2/token"),
-                        ("service", "myreg.azurecr.io"),
-                    ],
+                    &[("realm", "https://myreg.azurecr.io/oauth2/token"), ("service", "myreg.azurecr.io")],
                 )],
             ),
             (
@@ -384,49 +360,24 @@ mod tests {
             ),
             (
                 r#"Basic realm="x", Bearer realm="y",service="z""#,
-                vec![
-                    ch("basic", &[("realm", "x")]),
-                    ch("bearer", &[("realm", "y"), ("service", "z")]),
-                ],
+                vec![ch("basic", &[("realm", "x")]), ch("bearer", &[("realm", "y"), ("service", "z")])],
             ),
             (
                 r#"Negotiate YIIFzwYGKwYBBQUCoIIFwzCCBb+gMDAu==, Basic realm="corp""#,
-                vec![
-                    t68("negotiate", "YIIFzwYGKwYBBQUCoIIFwzCCBb+gMDAu=="),
-                    ch("basic", &[("realm", "corp")]),
-                ],
+                vec![t68("negotiate", "YIIFzwYGKwYBBQUCoIIFwzCCBb+gMDAu=="), ch("basic", &[("realm", "corp")])],
             ),
             ("Negotiate abc=", vec![t68("negotiate", "abc=")]),
-            (
-                "Negotiate, NTLM",
-                vec![ch("negotiate", &[]), ch("ntlm", &[])],
-            ),
+            ("Negotiate, NTLM", vec![ch("negotiate", &[]), ch("ntlm", &[])]),
             (
                 "BEARER Realm=https://r.example/token, Service=r.example ,scope=\"a\"",
-                vec![ch(
-                    "bearer",
-                    &[
-                        ("realm", "https://r.example/token"),
-                        ("service", "r.example"),
-                        ("scope", "a"),
-                    ],
-                )],
+                vec![ch("bearer", &[("realm", "https://r.example/token"), ("service", "r.example"), ("scope", "a")])],
             ),
-            (
-                "  Bearer\t realm = \"x\" ,  , service=\"y\"  ,",
-                vec![ch("bearer", &[("realm", "x"), ("service", "y")])],
-            ),
+            ("  Bearer\t realm = \"x\" ,  , service=\"y\"  ,", vec![ch("bearer", &[("realm", "x"), ("service", "y")])]),
             (
                 r#"Bearer realm="a\"b\\c",scope="repository:a:pull,push""#,
-                vec![ch(
-                    "bearer",
-                    &[("realm", r#"a"b\c"#), ("scope", "repository:a:pull,push")],
-                )],
+                vec![ch("bearer", &[("realm", r#"a"b\c"#), ("scope", "repository:a:pull,push")])],
             ),
-            (
-                r#"Bearer realm="x",realm="evil""#,
-                vec![ch("bearer", &[("realm", "x"), ("realm", "evil")])],
-            ),
+            (r#"Bearer realm="x",realm="evil""#, vec![ch("bearer", &[("realm", "x"), ("realm", "evil")])]),
         ];
         for (header, want) in cases {
             assert_eq!(parse(header), want, "header {header:?}");
@@ -442,35 +393,17 @@ mod tests {
             ("=", vec![]),
             ("\"\"", vec![]),
             ("realm=\"x\"", vec![]),
-            (
-                "\"quoted, with comma\", Basic realm=\"ok\"",
-                vec![ch("basic", &[("realm", "ok")])],
-            ),
-            (
-                "Bearer realm=\"unterminated",
-                vec![ch("bearer", &[("realm", "unterminated")])],
-            ),
-            (
-                "Bearer realm=\"x\"junk,service=\"y\"",
-                vec![ch("bearer", &[("realm", "x"), ("service", "y")])],
-            ),
-            (
-                "Bearer =x, Basic realm=\"b\"",
-                vec![ch("bearer", &[]), ch("basic", &[("realm", "b")])],
-            ),
+            ("\"quoted, with comma\", Basic realm=\"ok\"", vec![ch("basic", &[("realm", "ok")])]),
+            ("Bearer realm=\"unterminated", vec![ch("bearer", &[("realm", "unterminated")])]),
+            ("Bearer realm=\"x\"junk,service=\"y\"", vec![ch("bearer", &[("realm", "x"), ("service", "y")])]),
+            ("Bearer =x, Basic realm=\"b\"", vec![ch("bearer", &[]), ch("basic", &[("realm", "b")])]),
             // `realm=` alone is the token68 form, as a param value cannot be empty.
             ("Bearer realm=", vec![t68("bearer", "realm=")]),
             ("Bearer realm=\"\"", vec![ch("bearer", &[("realm", "")])]),
             ("Bearer\"x\", Basic", vec![ch("basic", &[])]),
             ("B\u{e9}arer realm=\"x\"", vec![]),
-            (
-                "Bearer realm=\"caf\u{e9}\"",
-                vec![ch("bearer", &[("realm", "caf\u{e9}")])],
-            ),
-            (
-                "Bearer realm=\"x\\",
-                vec![ch("bearer", &[("realm", "x\\")])],
-            ),
+            ("Bearer realm=\"caf\u{e9}\"", vec![ch("bearer", &[("realm", "caf\u{e9}")])]),
+            ("Bearer realm=\"x\\", vec![ch("bearer", &[("realm", "x\\")])]),
         ];
         for (header, want) in cases {
             assert_eq!(parse(header), want, "header {header:?}");
@@ -503,13 +436,7 @@ mod tests {
     #[test]
     fn parse_all_joins_header_lines() {
         let got = parse_all([r#"Basic realm="a""#, "", r#"Bearer realm="b""#]);
-        assert_eq!(
-            got,
-            vec![
-                ch("basic", &[("realm", "a")]),
-                ch("bearer", &[("realm", "b")])
-            ]
-        );
+        assert_eq!(got, vec![ch("basic", &[("realm", "a")]), ch("bearer", &[("realm", "b")])]);
     }
 
     #[test]
@@ -542,10 +469,7 @@ mod tests {
                 bearer("a\"b\\c", "s\r\nSet-Cookie: x=1", Some("caf\u{e9}\0"), None),
                 r#"Bearer realm="a\"b\\c",service="sSet-Cookie: x=1",scope="caf""#,
             ),
-            (
-                basic("https://r.example/"),
-                r#"Basic realm="https://r.example/""#,
-            ),
+            (basic("https://r.example/"), r#"Basic realm="https://r.example/""#),
         ];
         for (got, want) in cases {
             assert_eq!(got, want);
@@ -555,24 +479,9 @@ mod tests {
     #[test]
     fn round_trips_what_bearer_emits() {
         let cases: [(&str, &str, Option<&str>, Option<&str>); 4] = [
-            (
-                "https://r.example/v2/token",
-                "r.example",
-                Some("repository:a:pull,push"),
-                None,
-            ),
-            (
-                "https://r.example/v2/token",
-                "r.example",
-                None,
-                Some("insufficient_scope"),
-            ),
-            (
-                r#"https://x/",realm="https://evil"#,
-                r#"a\"b"#,
-                Some(r#"\\",scope="x"#),
-                None,
-            ),
+            ("https://r.example/v2/token", "r.example", Some("repository:a:pull,push"), None),
+            ("https://r.example/v2/token", "r.example", None, Some("insufficient_scope")),
+            (r#"https://x/",realm="https://evil"#, r#"a\"b"#, Some(r#"\\",scope="x"#), None),
             ("", "", Some(""), Some(r#"""#)),
         ];
         for (realm, service, scope, error) in cases {
@@ -586,12 +495,6 @@ mod tests {
         }
         // Control characters are dropped, not smuggled: the rest survives the trip.
         let got = parse(&bearer("r\r\n", "s\t", Some("x\u{7f}y"), None));
-        assert_eq!(
-            got,
-            vec![ch(
-                "bearer",
-                &[("realm", "r"), ("service", "s"), ("scope", "xy")]
-            )]
-        );
+        assert_eq!(got, vec![ch("bearer", &[("realm", "r"), ("service", "s"), ("scope", "xy")])]);
     }
 }

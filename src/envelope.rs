@@ -63,9 +63,8 @@ fn split<'a>(prefix: &str, token: &'a str) -> Result<(&'a str, &'a str, &'a str)
     else {
         return Err(EnvelopeError::Malformed);
     };
-    let kid_ok = !kid.is_empty()
-        && kid.len() <= 64
-        && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let kid_ok =
+        !kid.is_empty() && kid.len() <= 64 && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if p != prefix || !kid_ok || payload.is_empty() || mac.is_empty() {
         return Err(EnvelopeError::Malformed);
     }
@@ -105,8 +104,16 @@ mod tests {
         let token = seal("pgt1", "k1", b"key", &Claims { sub: "a".into(), n: 1 });
         assert_eq!(open::<Claims>("pgx1", &token, b"key"), Err(EnvelopeError::Malformed));
         assert_eq!(open::<Claims>("pgt1", &token, b"other"), Err(EnvelopeError::BadSignature));
-        for bad in ["", "pgt1", "pgt1.k1.e30", "pgt1.k1.e30.AA.AA", "pgt1..e30.AA", "pgt1.k 1.e30.AA",
-            "pgt1.k1..AA", "pgt1.k1.e30."] {
+        for bad in [
+            "",
+            "pgt1",
+            "pgt1.k1.e30",
+            "pgt1.k1.e30.AA.AA",
+            "pgt1..e30.AA",
+            "pgt1.k 1.e30.AA",
+            "pgt1.k1..AA",
+            "pgt1.k1.e30.",
+        ] {
             assert_eq!(open::<Claims>("pgt1", bad, b"key"), Err(EnvelopeError::Malformed), "{bad}");
         }
         let huge = format!("pgt1.k1.{}.AA", "A".repeat(MAX_TOKEN_LEN));

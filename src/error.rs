@@ -155,9 +155,7 @@ impl RegistryError {
             message: &'a str,
             detail: Option<()>,
         }
-        let envelope = Envelope {
-            errors: [Item { code: self.code, message: self.public_message(), detail: None }],
-        };
+        let envelope = Envelope { errors: [Item { code: self.code, message: self.public_message(), detail: None }] };
         // Serialising a fixed struct of strings cannot fail; fall back to a constant anyway.
         serde_json::to_string(&envelope).unwrap_or_else(|_| {
             String::from(r#"{"errors":[{"code":"UNKNOWN","message":"internal error","detail":null}]}"#)

@@ -133,8 +133,7 @@ impl RootSecret {
         if nonce.len() != 24 {
             return Err(KeyError::Malformed("sealed nonce"));
         }
-        let ciphertext =
-            B64.decode(&sealed.ciphertext).map_err(|_| KeyError::Malformed("sealed ciphertext"))?;
+        let ciphertext = B64.decode(&sealed.ciphertext).map_err(|_| KeyError::Malformed("sealed ciphertext"))?;
         let cipher = XChaCha20Poly1305::new(&self.kek().into());
         cipher
             .decrypt(XNonce::from_slice(&nonce), Payload { msg: &ciphertext, aad: context.as_bytes() })
@@ -350,10 +349,18 @@ mod tests {
         let r = root();
         let record = KeysetRecord {
             keys: vec![
-                KeyRecord { kid: "k1".into(), state: KeyState::Retiring, created_at: 1,
-                    secret: r.seal(&KeysetRecord::seal_context("k1"), &[1; 32], [1; 24]) },
-                KeyRecord { kid: "k2".into(), state: KeyState::Active, created_at: 2,
-                    secret: r.seal(&KeysetRecord::seal_context("k2"), &[2; 32], [2; 24]) },
+                KeyRecord {
+                    kid: "k1".into(),
+                    state: KeyState::Retiring,
+                    created_at: 1,
+                    secret: r.seal(&KeysetRecord::seal_context("k1"), &[1; 32], [1; 24]),
+                },
+                KeyRecord {
+                    kid: "k2".into(),
+                    state: KeyState::Active,
+                    created_at: 2,
+                    secret: r.seal(&KeysetRecord::seal_context("k2"), &[2; 32], [2; 24]),
+                },
             ],
         };
         let keys = SigningKeys::open(&r, &record).unwrap();

@@ -46,8 +46,14 @@ pub enum LicenseError {
     UnknownKey,
     /// Forged or altered.
     BadSignature,
-    Expired { customer: String, expired_at: i64 },
-    Revoked { customer: String, revoked_at: i64 },
+    Expired {
+        customer: String,
+        expired_at: i64,
+    },
+    Revoked {
+        customer: String,
+        revoked_at: i64,
+    },
 }
 
 impl std::fmt::Display for LicenseError {
@@ -56,11 +62,9 @@ impl std::fmt::Display for LicenseError {
             LicenseError::Malformed | LicenseError::UnknownKey | LicenseError::BadSignature => {
                 write!(f, "invalid license: use the license your vendor issued as the password")
             }
-            LicenseError::Expired { customer, expired_at } => write!(
-                f,
-                "license for {customer} expired on {}; ask your vendor to renew it",
-                format_date(*expired_at)
-            ),
+            LicenseError::Expired { customer, expired_at } => {
+                write!(f, "license for {customer} expired on {}; ask your vendor to renew it", format_date(*expired_at))
+            }
             LicenseError::Revoked { customer, revoked_at } => write!(
                 f,
                 "license for {customer} was revoked on {}; ask your vendor for a new one",

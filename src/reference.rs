@@ -49,21 +49,18 @@ impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::EmptyName => f.write_str("repository name must not be empty"),
-            Self::NameTooLong { len } => write!(
-                f,
-                "repository name must not be more than {NAME_MAX_LEN} characters (got {len})"
-            ),
-            Self::InvalidNameComponent { component } => write!(
-                f,
-                "repository name component \"{component}\" must match [a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*"
-            ),
+            Self::NameTooLong { len } => {
+                write!(f, "repository name must not be more than {NAME_MAX_LEN} characters (got {len})")
+            }
+            Self::InvalidNameComponent { component } => {
+                write!(f, "repository name component \"{component}\" must match [a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*")
+            }
             Self::InvalidTag { tag } => {
                 write!(f, "tag \"{tag}\" must match [a-zA-Z0-9_][a-zA-Z0-9._-]{{0,127}}")
             }
-            Self::InvalidDigest { digest } => write!(
-                f,
-                "digest \"{digest}\" must be sha256:<64 lowercase hex> or sha512:<128 lowercase hex>"
-            ),
+            Self::InvalidDigest { digest } => {
+                write!(f, "digest \"{digest}\" must be sha256:<64 lowercase hex> or sha512:<128 lowercase hex>")
+            }
             Self::UnsupportedDigestAlgorithm(alg) => {
                 write!(f, "digest algorithm \"{alg}\" is not supported (use sha256 or sha512)")
             }
@@ -172,9 +169,7 @@ impl FromStr for Name {
             return Err(ParseError::NameTooLong { len: s.len() });
         }
         if let Some(bad) = s.split('/').find(|c| !is_name_component(c)) {
-            return Err(ParseError::InvalidNameComponent {
-                component: echo(bad),
-            });
+            return Err(ParseError::InvalidNameComponent { component: echo(bad) });
         }
         Ok(Self(s.to_owned()))
     }
@@ -217,10 +212,7 @@ impl FromStr for Tag {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bytes = s.as_bytes();
         let first_ok = matches!(bytes.first(), Some(b) if b.is_ascii_alphanumeric() || *b == b'_');
-        let rest_ok = bytes
-            .iter()
-            .skip(1)
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        let rest_ok = bytes.iter().skip(1).all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         if !first_ok || !rest_ok || bytes.len() > TAG_MAX_LEN {
             return Err(ParseError::InvalidTag { tag: echo(s) });
         }
@@ -319,12 +311,9 @@ impl Digest {
     }
 }
 
-
 /// `algorithm ::= [a-z0-9]+ ([+._-] [a-z0-9]+)*`
 fn is_algorithm_grammar(s: &str) -> bool {
-    !s.is_empty()
-        && s.split(['+', '.', '_', '-'])
-            .all(|part| !part.is_empty() && part.bytes().all(is_name_alnum))
+    !s.is_empty() && s.split(['+', '.', '_', '-']).all(|part| !part.is_empty() && part.bytes().all(is_name_alnum))
 }
 
 impl FromStr for Digest {
@@ -343,17 +332,12 @@ impl FromStr for Digest {
         };
         // Uppercase hex is rejected: the spec forbids it, and accepting it would give one
         // blob two spellings (two cache keys, two upstream URLs).
-        let hex_ok = hex.len() == algorithm.hex_len()
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let hex_ok =
+            hex.len() == algorithm.hex_len() && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !hex_ok {
             return Err(invalid());
         }
-        Ok(Digest {
-            algorithm,
-            hex: hex.to_owned(),
-        })
+        Ok(Digest { algorithm, hex: hex.to_owned() })
     }
 }
 
@@ -422,8 +406,7 @@ impl fmt::Display for Reference {
 mod tests {
     use super::*;
 
-    const SHA256_EMPTY: &str =
-        "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    const SHA256_EMPTY: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
     const SHA512_EMPTY: &str = "sha512:cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e";
 
     #[test]
@@ -445,9 +428,7 @@ mod tests {
             "9to5/v1.2",
             long_255.as_str(),
         ] {
-            let name: Name = input
-                .parse()
-                .unwrap_or_else(|e| panic!("{input:?} rejected: {e}"));
+            let name: Name = input.parse().unwrap_or_else(|e| panic!("{input:?} rejected: {e}"));
             assert_eq!(name.as_str(), input);
             assert_eq!(name.to_string(), input);
         }
@@ -458,9 +439,7 @@ mod tests {
     fn rejects_bad_names() {
         let long_256 = format!("{}/{}", "a".repeat(128), "b".repeat(127));
         assert_eq!(long_256.len(), 256);
-        let comp = |c: &str| ParseError::InvalidNameComponent {
-            component: c.to_owned(),
-        };
+        let comp = |c: &str| ParseError::InvalidNameComponent { component: c.to_owned() };
         let cases: Vec<(&str, ParseError)> = vec![
             ("", ParseError::EmptyName),
             (long_256.as_str(), ParseError::NameTooLong { len: 256 }),
@@ -494,18 +473,8 @@ mod tests {
     #[test]
     fn parses_good_tags() {
         let longest = format!("a{}", "b".repeat(TAG_MAX_LEN - 1));
-        for input in [
-            "latest",
-            "v1.2.3",
-            "_x",
-            "1",
-            "A-b_C.d",
-            "9",
-            longest.as_str(),
-        ] {
-            let tag: Tag = input
-                .parse()
-                .unwrap_or_else(|e| panic!("{input:?} rejected: {e}"));
+        for input in ["latest", "v1.2.3", "_x", "1", "A-b_C.d", "9", longest.as_str()] {
+            let tag: Tag = input.parse().unwrap_or_else(|e| panic!("{input:?} rejected: {e}"));
             assert_eq!(tag.to_string(), input);
         }
     }
@@ -513,18 +482,7 @@ mod tests {
     #[test]
     fn rejects_bad_tags() {
         let too_long = "a".repeat(TAG_MAX_LEN + 1);
-        for input in [
-            "",
-            ".hidden",
-            "-x",
-            "a/b",
-            "a:b",
-            "a b",
-            "a+b",
-            "tag\n",
-            "t\u{e4}g",
-            too_long.as_str(),
-        ] {
+        for input in ["", ".hidden", "-x", "a/b", "a:b", "a b", "a+b", "tag\n", "t\u{e4}g", too_long.as_str()] {
             let want = ParseError::InvalidTag { tag: echo(input) };
             assert_eq!(input.parse::<Tag>(), Err(want), "{input:?}");
         }
@@ -532,10 +490,7 @@ mod tests {
 
     #[test]
     fn parses_good_digests() {
-        for (input, alg) in [
-            (SHA256_EMPTY, Algorithm::Sha256),
-            (SHA512_EMPTY, Algorithm::Sha512),
-        ] {
+        for (input, alg) in [(SHA256_EMPTY, Algorithm::Sha256), (SHA512_EMPTY, Algorithm::Sha512)] {
             let digest: Digest = input.parse().unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(digest.algorithm(), alg);
             assert_eq!(digest.hex().len(), alg.hex_len());
@@ -545,9 +500,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_digests() {
-        let upper = SHA256_EMPTY
-            .to_ascii_uppercase()
-            .replacen("SHA256", "sha256", 1);
+        let upper = SHA256_EMPTY.to_ascii_uppercase().replacen("SHA256", "sha256", 1);
         let short = &SHA256_EMPTY[..SHA256_EMPTY.len() - 1];
         let long = format!("{SHA256_EMPTY}0");
         let sha512_with_256_len = SHA256_EMPTY.replacen("sha256", "sha512", 1);
@@ -564,14 +517,8 @@ mod tests {
             ("SHA256:abc", bad("SHA256:abc")),
             ("sha256:zz", bad("sha256:zz")),
             ("sha-:abc", bad("sha-:abc")),
-            (
-                "blake3:abc",
-                ParseError::UnsupportedDigestAlgorithm("blake3".to_owned()),
-            ),
-            (
-                "multihash+base58:abc",
-                ParseError::UnsupportedDigestAlgorithm("multihash+base58".to_owned()),
-            ),
+            ("blake3:abc", ParseError::UnsupportedDigestAlgorithm("blake3".to_owned())),
+            ("multihash+base58:abc", ParseError::UnsupportedDigestAlgorithm("multihash+base58".to_owned())),
         ];
         for (input, want) in cases {
             assert_eq!(input.parse::<Digest>(), Err(want), "input {input:?}");
@@ -583,11 +530,7 @@ mod tests {
         let cases = [
             (Algorithm::Sha256, &b""[..], SHA256_EMPTY),
             (Algorithm::Sha512, &b""[..], SHA512_EMPTY),
-            (
-                Algorithm::Sha256,
-                &b"abc"[..],
-                "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-            ),
+            (Algorithm::Sha256, &b"abc"[..], "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
         ];
         for (alg, bytes, want) in cases {
             let digest = Digest::of_bytes(alg, bytes);
@@ -599,10 +542,7 @@ mod tests {
 
     #[test]
     fn parses_good_references() {
-        assert_eq!(
-            "latest".parse::<Reference>(),
-            Ok(Reference::Tag(Tag("latest".to_owned())))
-        );
+        assert_eq!("latest".parse::<Reference>(), Ok(Reference::Tag(Tag("latest".to_owned()))));
         let by_digest: Reference = SHA512_EMPTY.parse().unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(&by_digest, Reference::Digest(d) if d.algorithm() == Algorithm::Sha512));
         assert_eq!(by_digest.to_string(), SHA512_EMPTY);
@@ -612,22 +552,9 @@ mod tests {
     fn rejects_bad_references() {
         for (input, want) in [
             ("", ParseError::InvalidTag { tag: String::new() }),
-            (
-                "bad/tag",
-                ParseError::InvalidTag {
-                    tag: "bad/tag".to_owned(),
-                },
-            ),
-            (
-                "sha256:XYZ",
-                ParseError::InvalidDigest {
-                    digest: "sha256:XYZ".to_owned(),
-                },
-            ),
-            (
-                "md5:abc",
-                ParseError::UnsupportedDigestAlgorithm("md5".to_owned()),
-            ),
+            ("bad/tag", ParseError::InvalidTag { tag: "bad/tag".to_owned() }),
+            ("sha256:XYZ", ParseError::InvalidDigest { digest: "sha256:XYZ".to_owned() }),
+            ("md5:abc", ParseError::UnsupportedDigestAlgorithm("md5".to_owned())),
         ] {
             assert_eq!(input.parse::<Reference>(), Err(want), "input {input:?}");
         }
@@ -641,10 +568,7 @@ mod tests {
             Some(r#"repository name component "Foo" must match [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*"#)
         );
         let tag = "v1 .0".parse::<Tag>().err().map(|e| e.to_string());
-        assert_eq!(
-            tag.as_deref(),
-            Some(r#"tag "v1 .0" must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}"#)
-        );
+        assert_eq!(tag.as_deref(), Some(r#"tag "v1 .0" must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}"#));
         let digest = SHA256_EMPTY.to_ascii_uppercase();
         let msg = digest.parse::<Digest>().err().map(|e| e.to_string());
         assert_eq!(
@@ -655,20 +579,12 @@ mod tests {
             )
         );
         let hostile = format!("\"\r\nSet-Cookie: x{}", "y".repeat(200));
-        let msg = hostile
-            .parse::<Name>()
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let msg = hostile.parse::<Name>().err().map(|e| e.to_string()).unwrap_or_default();
         assert!(!msg.contains('\r') && !msg.contains('\n'), "{msg}");
         assert!(msg.len() < 200, "{msg}");
         assert!(msg.contains("\\\"\\r\\nSet-Cookie"), "{msg}");
         let alg = format!("x{}:00", "a".repeat(100));
-        let msg = alg
-            .parse::<Digest>()
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let msg = alg.parse::<Digest>().err().map(|e| e.to_string()).unwrap_or_default();
         assert!(msg.contains("...") && msg.len() < 160, "{msg}");
     }
 }

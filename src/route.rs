@@ -47,7 +47,11 @@ impl Method {
 }
 
 fn not_found() -> RegistryError {
-    RegistryError::new(404, ErrorCode::NameUnknown, "no such endpoint: this registry serves the OCI pull API under /v2/")
+    RegistryError::new(
+        404,
+        ErrorCode::NameUnknown,
+        "no such endpoint: this registry serves the OCI pull API under /v2/",
+    )
 }
 
 fn unsupported() -> RegistryError {
@@ -142,18 +146,38 @@ mod tests {
             (Method::Head, "/v2/", Route::VersionCheck),
             (Method::Get, "/v2/token", Route::Token),
             (Method::Post, "/v2/token", Route::Token),
-            (Method::Get, "/v2/proxy/a/local/x/manifests/1.0",
-             Route::Manifest { name: m("proxy/a/local/x"), reference: "1.0".parse().unwrap() }),
-            (Method::Head, &format!("/v2/proxy/a/local/x/manifests/{D}"),
-             Route::Manifest { name: m("proxy/a/local/x"), reference: D.parse().unwrap() }),
-            (Method::Get, &format!("/v2/local/x/blobs/{D}"), Route::Blob { name: m("local/x"), digest: D.parse().unwrap() }),
+            (
+                Method::Get,
+                "/v2/proxy/a/local/x/manifests/1.0",
+                Route::Manifest { name: m("proxy/a/local/x"), reference: "1.0".parse().unwrap() },
+            ),
+            (
+                Method::Head,
+                &format!("/v2/proxy/a/local/x/manifests/{D}"),
+                Route::Manifest { name: m("proxy/a/local/x"), reference: D.parse().unwrap() },
+            ),
+            (
+                Method::Get,
+                &format!("/v2/local/x/blobs/{D}"),
+                Route::Blob { name: m("local/x"), digest: D.parse().unwrap() },
+            ),
             (Method::Get, "/v2/local/x/tags/list", Route::Tags { name: m("local/x") }),
-            (Method::Get, &format!("/v2/local/x/referrers/{D}"), Route::Referrers { name: m("local/x"), digest: D.parse().unwrap() }),
+            (
+                Method::Get,
+                &format!("/v2/local/x/referrers/{D}"),
+                Route::Referrers { name: m("local/x"), digest: D.parse().unwrap() },
+            ),
             // A repository may itself be called "manifests" or "blobs".
-            (Method::Get, "/v2/local/blobs/manifests/latest",
-             Route::Manifest { name: m("local/blobs"), reference: "latest".parse().unwrap() }),
-            (Method::Get, "/v2/local/%61pp/manifests/1.0",
-             Route::Manifest { name: m("local/app"), reference: "1.0".parse().unwrap() }),
+            (
+                Method::Get,
+                "/v2/local/blobs/manifests/latest",
+                Route::Manifest { name: m("local/blobs"), reference: "latest".parse().unwrap() },
+            ),
+            (
+                Method::Get,
+                "/v2/local/%61pp/manifests/1.0",
+                Route::Manifest { name: m("local/app"), reference: "1.0".parse().unwrap() },
+            ),
         ] {
             assert_eq!(parse(method, path), Ok(want), "{method:?} {path}");
         }

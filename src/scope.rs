@@ -48,10 +48,7 @@ impl fmt::Display for ScopeError {
                 write!(f, "scope resource type \"{s}\" must match [a-z0-9]+")
             }
             Self::InvalidName(s) => {
-                write!(
-                    f,
-                    "scope resource name \"{s}\" is not a valid repository name"
-                )
+                write!(f, "scope resource name \"{s}\" is not a valid repository name")
             }
             Self::InvalidAction(s) => write!(f, "scope action \"{s}\" must match [a-z]+ or be *"),
             Self::TooMany => write!(f, "too many scopes (at most {MAX_SCOPES})"),
@@ -113,11 +110,7 @@ impl Scope {
 /// `resourcetype ::= typevalue ("(" typevalue ")")?`; returns `typevalue`, since the
 /// `(class)` form is deprecated and means the same as the bare type.
 fn parse_resource_type(s: &str) -> Result<String, ScopeError> {
-    let is_value = |v: &str| {
-        !v.is_empty()
-            && v.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-    };
+    let is_value = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     let value = match s.split_once('(') {
         Some((value, class)) if class.strip_suffix(')').is_some_and(is_value) => value,
         Some(_) => "",
@@ -169,8 +162,7 @@ fn parse_name(s: &str) -> Result<String, ScopeError> {
 fn parse_actions(s: &str) -> Result<Vec<String>, ScopeError> {
     let mut actions: Vec<String> = Vec::new();
     for action in s.split(',') {
-        let ok =
-            action == "*" || (!action.is_empty() && action.bytes().all(|b| b.is_ascii_lowercase()));
+        let ok = action == "*" || (!action.is_empty() && action.bytes().all(|b| b.is_ascii_lowercase()));
         if !ok {
             return Err(ScopeError::InvalidAction(echo(action)));
         }
@@ -191,13 +183,7 @@ impl FromStr for Scope {
 
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}",
-            self.resource_type,
-            self.name,
-            self.actions.join(",")
-        )
+        write!(f, "{}:{}:{}", self.resource_type, self.name, self.actions.join(","))
     }
 }
 
@@ -233,11 +219,7 @@ mod tests {
     use super::*;
 
     fn scope(t: &str, n: &str, a: &[&str]) -> Scope {
-        Scope {
-            resource_type: t.to_owned(),
-            name: n.to_owned(),
-            actions: a.iter().map(|s| (*s).to_owned()).collect(),
-        }
+        Scope { resource_type: t.to_owned(), name: n.to_owned(), actions: a.iter().map(|s| (*s).to_owned()).collect() }
     }
 
     #[test]
@@ -253,11 +235,7 @@ mod tests {
                 scope("repository", "localhost:5000/foo/bar", &["pull", "push"]),
                 "repository:localhost:5000/foo/bar:pull,push",
             ),
-            (
-                "registry:catalog:*",
-                scope("registry", "catalog", &["*"]),
-                "registry:catalog:*",
-            ),
+            ("registry:catalog:*", scope("registry", "catalog", &["*"]), "registry:catalog:*"),
             (
                 "repository(plugin):vieux/sshfs:pull",
                 scope("repository", "vieux/sshfs", &["pull"]),
@@ -270,11 +248,7 @@ mod tests {
             ),
             (
                 "repository:Registry.Example-1.com/a__b/c-----d:delete",
-                scope(
-                    "repository",
-                    "Registry.Example-1.com/a__b/c-----d",
-                    &["delete"],
-                ),
+                scope("repository", "Registry.Example-1.com/a__b/c-----d", &["delete"]),
                 "repository:Registry.Example-1.com/a__b/c-----d:delete",
             ),
             (
@@ -339,27 +313,15 @@ mod tests {
             (&["", " ", "  "], vec![]),
             (
                 &["repository:library/nginx:pull", "repository:nginx:pull"],
-                vec![
-                    scope("repository", "library/nginx", &["pull"]),
-                    scope("repository", "nginx", &["pull"]),
-                ],
+                vec![scope("repository", "library/nginx", &["pull"]), scope("repository", "nginx", &["pull"])],
             ),
             (
-                &[
-                    "repository:a:pull  registry:catalog:* ",
-                    "repository:a:pull",
-                ],
-                vec![
-                    scope("repository", "a", &["pull"]),
-                    scope("registry", "catalog", &["*"]),
-                ],
+                &["repository:a:pull  registry:catalog:* ", "repository:a:pull"],
+                vec![scope("repository", "a", &["pull"]), scope("registry", "catalog", &["*"])],
             ),
             (
                 &["repository:a:pull", "repository:a:pull,push"],
-                vec![
-                    scope("repository", "a", &["pull"]),
-                    scope("repository", "a", &["pull", "push"]),
-                ],
+                vec![scope("repository", "a", &["pull"]), scope("repository", "a", &["pull", "push"])],
             ),
         ];
         for (values, want) in cases {
@@ -377,13 +339,8 @@ mod tests {
             parse_all(["repository:a:pull\trepository:b:pull"]),
             Err(ScopeError::InvalidName("a:pull\\trepository:b".to_owned()))
         );
-        let many: Vec<String> = (0..=MAX_SCOPES)
-            .map(|i| format!("repository:r{i}:pull"))
-            .collect();
-        assert_eq!(
-            parse_all(many.iter().map(String::as_str)),
-            Err(ScopeError::TooMany)
-        );
+        let many: Vec<String> = (0..=MAX_SCOPES).map(|i| format!("repository:r{i}:pull")).collect();
+        assert_eq!(parse_all(many.iter().map(String::as_str)), Err(ScopeError::TooMany));
         // Duplicates do not count against the cap.
         let dupes = vec!["repository:a:pull"; MAX_SCOPES * 2];
         assert_eq!(parse_all(dupes).map(|s| s.len()), Ok(1));
@@ -408,10 +365,7 @@ mod tests {
 
     #[test]
     fn error_messages_stay_on_one_line() {
-        let msg = Scope::parse("repository:a:\"\r\nx")
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let msg = Scope::parse("repository:a:\"\r\nx").err().map(|e| e.to_string()).unwrap_or_default();
         assert_eq!(msg, r#"scope action "\"\r\nx" must match [a-z]+ or be *"#);
     }
 }

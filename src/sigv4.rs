@@ -80,31 +80,21 @@ impl fmt::Display for SignError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidMethod => f.write_str("request method is not a valid http token"),
-            Self::InvalidUri => {
-                f.write_str("request uri must be /path[?query] without control characters")
-            }
+            Self::InvalidUri => f.write_str("request uri must be /path[?query] without control characters"),
             Self::InvalidHeaderName(name) => {
                 write!(f, "header name \"{name}\" is not a valid http token")
             }
             Self::InvalidHeaderValue { name } => {
-                write!(
-                    f,
-                    "header \"{name}\" has a control character or a bare line break in its value"
-                )
+                write!(f, "header \"{name}\" has a control character or a bare line break in its value")
             }
             Self::MissingHost => f.write_str("request has no host header to sign"),
             Self::InvalidRegion => f.write_str("region must match [A-Za-z0-9._-]+"),
             Self::InvalidService => f.write_str("service name must match [A-Za-z0-9._-]+"),
-            Self::InvalidAccessKeyId => {
-                f.write_str("access key id must be visible ascii without '/' or ','")
-            }
+            Self::InvalidAccessKeyId => f.write_str("access key id must be visible ascii without '/' or ','"),
             Self::InvalidSessionToken => f.write_str("session token must be visible ascii"),
             Self::TimeOutOfRange(t) => write!(f, "time {t} is outside years 0000-9999"),
             Self::ExpiresOutOfRange(s) => {
-                write!(
-                    f,
-                    "presigned url lifetime {s}s is outside 1..={MAX_EXPIRES_IN}s"
-                )
+                write!(f, "presigned url lifetime {s}s is outside 1..={MAX_EXPIRES_IN}s")
             }
         }
     }
@@ -128,10 +118,7 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"<redacted>")
-            .field(
-                "session_token",
-                &self.session_token.as_ref().map(|_| "<redacted>"),
-            )
+            .field("session_token", &self.session_token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -234,10 +221,7 @@ pub struct Signed {
 impl fmt::Debug for Signed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = self.headers.iter().map(|(n, _)| *n).collect();
-        f.debug_struct("Signed")
-            .field("signature", &"<redacted>")
-            .field("header_names", &names)
-            .finish()
+        f.debug_struct("Signed").field("signature", &"<redacted>").field("header_names", &names).finish()
     }
 }
 
@@ -256,10 +240,7 @@ impl fmt::Debug for Presigned {
     // The query is a bearer credential until it expires.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let path = self.uri.split('?').next().unwrap_or_default();
-        f.debug_struct("Presigned")
-            .field("signature", &"<redacted>")
-            .field("path", &path)
-            .finish()
+        f.debug_struct("Presigned").field("signature", &"<redacted>").field("path", &path).finish()
     }
 }
 
@@ -270,12 +251,7 @@ pub fn amz_date(time_unix: i64) -> Result<String, SignError> {
         return Err(SignError::TimeOutOfRange(time_unix));
     }
     let secs = time_unix.rem_euclid(86_400);
-    Ok(format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    ))
+    Ok(format!("{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60))
 }
 
 /// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
@@ -303,27 +279,16 @@ pub fn canonical_request(
 }
 
 /// The string to sign for a canonical request.
-pub fn string_to_sign(
-    canonical_request: &str,
-    params: &SigningParams<'_>,
-) -> Result<String, SignError> {
+pub fn string_to_sign(canonical_request: &str, params: &SigningParams<'_>) -> Result<String, SignError> {
     let (amz_date, scope) = scope(params)?;
-    Ok(format!(
-        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-        sha256_hex(canonical_request.as_bytes())
-    ))
+    Ok(format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", sha256_hex(canonical_request.as_bytes())))
 }
 
 /// The hex signature of a string to sign.
 pub fn signature(string_to_sign: &str, params: &SigningParams<'_>) -> Result<String, SignError> {
     let (amz_date, _) = scope(params)?;
     let date = amz_date.get(..8).unwrap_or_default();
-    let key = signing_key(
-        &params.credentials.secret_access_key,
-        date,
-        params.region,
-        params.service,
-    );
+    let key = signing_key(&params.credentials.secret_access_key, date, params.region, params.service);
     Ok(hex(&hmac_sha256(&key, string_to_sign.as_bytes())))
 }
 
@@ -361,10 +326,7 @@ pub fn signature(string_to_sign: &str, params: &SigningParams<'_>) -> Result<Str
 /// ```
 pub fn sign(req: &SignableRequest, params: &SigningParams<'_>) -> Result<Signed, SignError> {
     let prepared = prepare(req, params, SignatureLocation::Headers)?;
-    let signature = signature(
-        &string_to_sign(&prepared.canonical_request, params)?,
-        params,
-    )?;
+    let signature = signature(&string_to_sign(&prepared.canonical_request, params)?, params)?;
     let mut headers = Vec::with_capacity(4);
     if let Some(token) = &params.credentials.session_token {
         headers.push(("X-Amz-Security-Token", token.clone()));
@@ -387,10 +349,7 @@ pub fn sign(req: &SignableRequest, params: &SigningParams<'_>) -> Result<Signed,
 /// with the signing query parameters appended.
 pub fn presign(req: &SignableRequest, params: &SigningParams<'_>) -> Result<Presigned, SignError> {
     let prepared = prepare(req, params, SignatureLocation::Query)?;
-    let signature = signature(
-        &string_to_sign(&prepared.canonical_request, params)?,
-        params,
-    )?;
+    let signature = signature(&string_to_sign(&prepared.canonical_request, params)?, params)?;
     let credential = format!("{}/{}", params.credentials.access_key_id, prepared.scope);
     let expires = params.settings.expires_in.to_string();
     let mut added: Vec<(&str, &str)> = vec![
@@ -439,10 +398,7 @@ fn prepare(
     let (amz_date, scope) = scope(params)?;
     let creds = params.credentials;
     let key_ok = !creds.access_key_id.is_empty()
-        && creds
-            .access_key_id
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b',');
+        && creds.access_key_id.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b',');
     if !key_ok {
         return Err(SignError::InvalidAccessKeyId);
     }
@@ -508,23 +464,14 @@ fn prepare(
         headers.block,
         headers.signed,
     );
-    Ok(Prepared {
-        canonical_request,
-        signed_headers: headers.signed,
-        amz_date,
-        scope,
-        payload_hash,
-    })
+    Ok(Prepared { canonical_request, signed_headers: headers.signed, amz_date, scope, payload_hash })
 }
 
 /// `(AmzDate, Scope)` for these params, validating region and service on the way since
 /// both end up inside the `Credential=` value.
 fn scope(params: &SigningParams<'_>) -> Result<(String, String), SignError> {
-    let is_scope_part = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    };
+    let is_scope_part =
+        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if !is_scope_part(params.region) {
         return Err(SignError::InvalidRegion);
     }
@@ -532,12 +479,7 @@ fn scope(params: &SigningParams<'_>) -> Result<(String, String), SignError> {
         return Err(SignError::InvalidService);
     }
     let amz_date = amz_date(params.time_unix)?;
-    let scope = format!(
-        "{}/{}/{}/aws4_request",
-        amz_date.get(..8).unwrap_or_default(),
-        params.region,
-        params.service
-    );
+    let scope = format!("{}/{}/{}/aws4_request", amz_date.get(..8).unwrap_or_default(), params.region, params.service);
     Ok((amz_date, scope))
 }
 
@@ -606,11 +548,7 @@ fn encode(bytes: &[u8], keep_slash: bool) -> String {
 /// Decodes `%XX` escapes; a `%` not followed by two hex digits stays literal. `+` stays
 /// `+`: this is RFC 3986 decoding, not form decoding.
 fn percent_decode(s: &str) -> Vec<u8> {
-    let hex_val = |b: u8| {
-        char::from(b)
-            .to_digit(16)
-            .and_then(|d| u8::try_from(d).ok())
-    };
+    let hex_val = |b: u8| char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok());
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -684,16 +622,9 @@ fn canonical_query(query: &str, added: &[(&str, &str)]) -> String {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (name, value) = p.split_once('=').unwrap_or((p, ""));
-            (
-                encode(&percent_decode(name), false),
-                encode(&percent_decode(value), false),
-            )
+            (encode(&percent_decode(name), false), encode(&percent_decode(value), false))
         })
-        .chain(
-            added
-                .iter()
-                .map(|(n, v)| (encode(n.as_bytes(), false), encode(v.as_bytes(), false))),
-        )
+        .chain(added.iter().map(|(n, v)| (encode(n.as_bytes(), false), encode(v.as_bytes(), false))))
         .collect();
     pairs.sort();
     let mut out = String::new();
@@ -728,8 +659,7 @@ fn canonical_headers(
         if name.is_empty() || !name.bytes().all(is_tchar) {
             return Err(SignError::InvalidHeaderName(echo(name)));
         }
-        let value = canonical_value(value)
-            .ok_or_else(|| SignError::InvalidHeaderValue { name: echo(name) })?;
+        let value = canonical_value(value).ok_or_else(|| SignError::InvalidHeaderValue { name: echo(name) })?;
         let name = name.to_ascii_lowercase();
         if UNSIGNED_HEADERS.contains(&name.as_str()) || replaced.contains(&name.as_str()) {
             continue;
@@ -740,11 +670,7 @@ fn canonical_headers(
     if !has_host {
         return Err(SignError::MissingHost);
     }
-    entries.extend(
-        added
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
-    );
+    entries.extend(added.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())));
     // Stable sort: repeated names keep their request order, which the signature covers.
     entries.sort_by(|a, b| a.0.cmp(&b.0));
 
@@ -779,9 +705,7 @@ fn canonical_value(raw: &str) -> Option<String> {
     while let Some(at) = rest.find(['\r', '\n']) {
         unfolded.push_str(&rest[..at]);
         let after = &rest[at..];
-        let after = after
-            .strip_prefix("\r\n")
-            .or_else(|| after.strip_prefix('\n'))?;
+        let after = after.strip_prefix("\r\n").or_else(|| after.strip_prefix('\n'))?;
         if !after.starts_with([' ', '\t']) {
             return None;
         }

@@ -244,11 +244,7 @@ pub enum Secret {
     /// Username + password for Basic (or for a Bearer realm's Basic exchange).
     Password { username: String, password: String },
     /// AWS keys for ECR's GetAuthorizationToken.
-    Aws {
-        access_key_id: String,
-        secret_access_key: String,
-        region: String,
-    },
+    Aws { access_key_id: String, secret_access_key: String, region: String },
 }
 
 impl std::fmt::Debug for Secret {
@@ -373,7 +369,10 @@ mod tests {
         assert_eq!(record.open(&root, "acme", "https://ghcr.io").unwrap(), Some(secret));
         assert!(record.open(&root, "other", "https://ghcr.io").is_err());
         assert!(!serde_json::to_string(&record).unwrap().contains("p4ss"));
-        assert_eq!(format!("{:?}", record.open(&root, "acme", "https://ghcr.io").unwrap()), "Some(Password(u, <redacted>))");
+        assert_eq!(
+            format!("{:?}", record.open(&root, "acme", "https://ghcr.io").unwrap()),
+            "Some(Password(u, <redacted>))"
+        );
     }
 
     #[test]

@@ -38,13 +38,7 @@ pub fn format_date(unix: i64) -> String {
 /// `2026-10-01T12:00:00Z` (RFC 3339, UTC, whole seconds).
 pub fn format_rfc3339(unix: i64) -> String {
     let secs = unix.rem_euclid(86_400);
-    format!(
-        "{}T{:02}:{:02}:{:02}Z",
-        format_date(unix),
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60
-    )
+    format!("{}T{:02}:{:02}:{:02}Z", format_date(unix), secs / 3600, (secs / 60) % 60, secs % 60)
 }
 
 /// Parses `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM:SSZ` into unix seconds.
@@ -151,8 +145,15 @@ mod tests {
     #[test]
     fn rejects_bad_dates() {
         for s in [
-            "", "2026-13-01", "2026-02-29", "2026-1-01", "26-01-01", "2026-01-01T25:00:00Z",
-            "2026-01-01T10:00:00", "2026/01/01", "tomorrow",
+            "",
+            "2026-13-01",
+            "2026-02-29",
+            "2026-1-01",
+            "26-01-01",
+            "2026-01-01T25:00:00Z",
+            "2026-01-01T10:00:00",
+            "2026/01/01",
+            "tomorrow",
         ] {
             assert_eq!(parse_date(s), None, "{s}");
         }
@@ -181,9 +182,19 @@ mod tests {
 
     #[test]
     fn parses_durations() {
-        for (s, want) in [("45s", Some(45)), ("30m", Some(1800)), ("12h", Some(43_200)),
-            ("90d", Some(7_776_000)), ("2w", Some(1_209_600)), ("1y", Some(31_536_000)),
-            ("0d", None), ("-1d", None), ("d", None), ("10x", None), ("", None)] {
+        for (s, want) in [
+            ("45s", Some(45)),
+            ("30m", Some(1800)),
+            ("12h", Some(43_200)),
+            ("90d", Some(7_776_000)),
+            ("2w", Some(1_209_600)),
+            ("1y", Some(31_536_000)),
+            ("0d", None),
+            ("-1d", None),
+            ("d", None),
+            ("10x", None),
+            ("", None),
+        ] {
             assert_eq!(parse_duration(s), want, "{s}");
         }
     }

@@ -129,11 +129,11 @@ mod tests {
         let token = issue(&claims(now), keys().signer().unwrap());
         for (at, ok) in [
             (now, true),
-            (now - 59, true),          // nbf 59 s in the future: accepted
-            (now - 60, true),          // exactly at the leeway
-            (now - 61, false),         // nbf 61 s in the future: refused
-            (now + 300 + 59, true),    // expired 59 s ago: accepted
-            (now + 300 + 60, false),   // expired 60 s ago: refused
+            (now - 59, true),        // nbf 59 s in the future: accepted
+            (now - 60, true),        // exactly at the leeway
+            (now - 61, false),       // nbf 61 s in the future: refused
+            (now + 300 + 59, true),  // expired 59 s ago: accepted
+            (now + 300 + 60, false), // expired 60 s ago: refused
         ] {
             assert_eq!(verify(&token, &keys(), at).is_ok(), ok, "at {at}");
         }
@@ -146,8 +146,12 @@ mod tests {
         let k = &SigningKey::from_secret("k1", KeyState::Active, &[1; 32]);
         let lic = crate::license::issue(
             &crate::license::Claims {
-                id: "lic_1".into(), app: "acme".into(), customer: "globex".into(),
-                issued_at: 0, expires_at: i64::MAX, images: vec![],
+                id: "lic_1".into(),
+                app: "acme".into(),
+                customer: "globex".into(),
+                issued_at: 0,
+                expires_at: i64::MAX,
+                images: vec![],
             },
             k,
         );

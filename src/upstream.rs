@@ -160,23 +160,51 @@ impl Upstream<'_> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpstreamError {
     /// The upstream asked for credentials and none are configured.
-    CredentialsRequired { upstream: String },
+    CredentialsRequired {
+        upstream: String,
+    },
     /// The upstream (or its token realm) refused the vendor's credentials.
-    CredentialsRejected { upstream: String, status: u16, kind: CredentialKind },
+    CredentialsRejected {
+        upstream: String,
+        status: u16,
+        kind: CredentialKind,
+    },
     /// The upstream's challenge names a realm we will not send credentials to.
-    UntrustedRealm { upstream: String, realm: String },
+    UntrustedRealm {
+        upstream: String,
+        realm: String,
+    },
     /// The upstream's challenge could not be used.
-    BadChallenge { upstream: String },
+    BadChallenge {
+        upstream: String,
+    },
     /// The token realm answered something that is not a token.
-    BadTokenResponse { upstream: String },
-    RateLimited { upstream: String, retry_after: Option<u64> },
-    Unavailable { upstream: String, status: u16 },
-    Timeout { upstream: String },
-    Unreachable { upstream: String, detail: String },
+    BadTokenResponse {
+        upstream: String,
+    },
+    RateLimited {
+        upstream: String,
+        retry_after: Option<u64>,
+    },
+    Unavailable {
+        upstream: String,
+        status: u16,
+    },
+    Timeout {
+        upstream: String,
+    },
+    Unreachable {
+        upstream: String,
+        detail: String,
+    },
     /// A `Location` that is not safe to hand on or follow.
-    BadRedirect { upstream: String },
+    BadRedirect {
+        upstream: String,
+    },
     /// The credential type cannot be used at the edge yet.
-    UnsupportedCredential { upstream: String },
+    UnsupportedCredential {
+        upstream: String,
+    },
 }
 
 impl std::fmt::Display for UpstreamError {
@@ -507,7 +535,8 @@ async fn ecr_authorization<T: Transport>(
         time_unix: now,
         settings: crate::sigv4::Settings::default(),
     };
-    let signed = crate::sigv4::sign(&signable, &params).map_err(|_| UpstreamError::BadChallenge { upstream: up.describe() })?;
+    let signed =
+        crate::sigv4::sign(&signable, &params).map_err(|_| UpstreamError::BadChallenge { upstream: up.describe() })?;
     let mut req = Request::new("POST", url.as_str())
         .header("content-type", "application/x-amz-json-1.1")
         .header("x-amz-target", ECR_TARGET);
@@ -617,8 +646,15 @@ pub fn trusted_realm(realm: &str, up: &Upstream<'_>) -> Result<url::Url, Upstrea
 /// Suffixes under which different customers own different hosts: there, the registrable
 /// domain is the whole host (as the Public Suffix List's private section says).
 const SHARED_SUFFIXES: [&str; 9] = [
-    "amazonaws.com", "azurecr.io", "jfrog.io", "pkg.dev", "cloudfront.net",
-    "herokuapp.com", "workers.dev", "appspot.com", "githubusercontent.com",
+    "amazonaws.com",
+    "azurecr.io",
+    "jfrog.io",
+    "pkg.dev",
+    "cloudfront.net",
+    "herokuapp.com",
+    "workers.dev",
+    "appspot.com",
+    "githubusercontent.com",
 ];
 /// Two-label public suffixes common enough to matter for registry hosts.
 const TWO_LABEL_SUFFIXES: [&str; 8] = ["co.uk", "com.au", "co.jp", "com.br", "co.nz", "co.in", "com.cn", "co.kr"];
@@ -694,7 +730,9 @@ pub fn classify(resource: Resource, head: &Head, up: &Upstream<'_>, what: &str) 
         200..=399 => return None,
         404 => {
             let (code, message) = match resource {
-                Resource::Manifest => (ErrorCode::ManifestUnknown, format!("manifest {what} is not known to {upstream}")),
+                Resource::Manifest => {
+                    (ErrorCode::ManifestUnknown, format!("manifest {what} is not known to {upstream}"))
+                }
                 Resource::Blob => (ErrorCode::BlobUnknown, format!("blob {what} is not known to {upstream}")),
                 Resource::Tags | Resource::Referrers => {
                     (ErrorCode::NameUnknown, format!("repository {what} is not known to {upstream}"))

@@ -417,12 +417,17 @@ fn writes_are_seen_by_a_running_wrangler_dev() {
     };
     let started = std::time::Instant::now();
     while get("app:acme").is_none() {
-        assert!(started.elapsed().as_secs() < 120, "wrangler dev did not start; see {}", s.dir.join("dev.log").display());
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "wrangler dev did not start; see {}",
+            s.dir.join("dev.log").display()
+        );
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
     assert_eq!(get("app:acme").unwrap()["value"], Value::Null);
     s.ok(&["app", "add", "acme", "--name", "Seen Live"], "");
-    let app: Value = serde_json::from_str(get("app:acme").unwrap()["value"].as_str().expect("the edge sees the new key")).unwrap();
+    let app: Value =
+        serde_json::from_str(get("app:acme").unwrap()["value"].as_str().expect("the edge sees the new key")).unwrap();
     assert_eq!(app["name"], "Seen Live");
     s.ok(&["app", "remove", "acme"], "");
     assert_eq!(get("app:acme").unwrap()["value"], Value::Null, "the edge sees the delete");

@@ -66,7 +66,8 @@ fn a_license_is_issued_pulled_with_revoked_and_refused() {
     let (status, body) = token_status(&d, &license, "proxy/demo/local/demo/hello");
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("DENIED") && body.contains("revoked"), "{body}");
-    let (ok, text) = skopeo_try(&["copy", "--quiet", "--src-tls-verify=false", "--src-creds", &creds, &reference, &dest]);
+    let (ok, text) =
+        skopeo_try(&["copy", "--quiet", "--src-tls-verify=false", "--src-creds", &creds, &reference, &dest]);
     assert!(!ok, "a revoked license still pulls");
     // skopeo prints only the token endpoint's status; the body (asserted above) carries the why.
     assert!(text.contains("403"), "{text}");
@@ -94,7 +95,11 @@ fn key_rotation_fails_no_pull_during_the_overlap() {
                 );
                 let ok = t.status == 200 && {
                     let bearer = format!("Bearer {}", t.json()["token"].as_str().unwrap_or_default());
-                    let m = request("HEAD", &format!("{url}/v2/{name}/manifests/1.0"), &[("authorization", &bearer), ("accept", ACCEPT_ALL)]);
+                    let m = request(
+                        "HEAD",
+                        &format!("{url}/v2/{name}/manifests/1.0"),
+                        &[("authorization", &bearer), ("accept", ACCEPT_ALL)],
+                    );
                     m.status == 200
                 };
                 if !ok {
@@ -163,7 +168,13 @@ fn pull_check_goes_through_the_edge_like_a_customer() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     // Where it breaks: an expired license at the token step.
     let expired = env("PULLGATE_LICENSE_EXPIRED");
-    let out = pullgate(&["pull-check", &format!("{}/proxy/demo/local/demo/hello:1.0", d.authority), "--license", &expired, "--plain-http"]);
+    let out = pullgate(&[
+        "pull-check",
+        &format!("{}/proxy/demo/local/demo/hello:1.0", d.authority),
+        "--license",
+        &expired,
+        "--plain-http",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("expired"), "{text}");

@@ -53,7 +53,8 @@ fn containerd(dir: &Path) -> Containerd {
 }
 
 fn ctr(d: &Containerd, args: &[&str]) -> (bool, String) {
-    let out = Command::new("ctr").arg("--address").arg(&d.socket).args(["-n", "pullgate"]).args(args).output().expect("ctr");
+    let out =
+        Command::new("ctr").arg("--address").arg(&d.socket).args(["-n", "pullgate"]).args(args).output().expect("ctr");
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 

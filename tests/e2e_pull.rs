@@ -80,10 +80,13 @@ fn skopeo_pull(reference: &str, creds: &str, media_type: &str, all: bool) -> (St
         (digest, Box::new(move |blob: &str| oci_layout_has_blob(&dir, blob)))
     } else {
         let manifest = std::fs::read(dir.join("manifest.json")).expect("dir: manifest.json");
-        (sha256_digest(&manifest), Box::new(move |blob: &str| {
-            let hex = blob.trim_start_matches("sha256:");
-            std::fs::read(dir.join(hex)).map(|b| sha256_digest(&b) == blob).unwrap_or(false)
-        }))
+        (
+            sha256_digest(&manifest),
+            Box::new(move |blob: &str| {
+                let hex = blob.trim_start_matches("sha256:");
+                std::fs::read(dir.join(hex)).map(|b| sha256_digest(&b) == blob).unwrap_or(false)
+            }),
+        )
     }
 }
 
@@ -207,7 +210,8 @@ fn stream_mode_streams_blobs_with_ranges() {
         assert_eq!(r.body.len(), 1024);
         assert_eq!(r.header("content-range"), Some(format!("bytes 100-1123/{size}").as_str()));
         let reference = format!("{}/{name}:1.0", d.dev.authority);
-        let (_, has_blob) = skopeo_pull(&reference, &format!("c:{}", env("PULLGATE_LICENSE_STREAM")), &image.media_type, false);
+        let (_, has_blob) =
+            skopeo_pull(&reference, &format!("c:{}", env("PULLGATE_LICENSE_STREAM")), &image.media_type, false);
         assert!(has_blob(&blob));
     }
     // In redirect mode, an upstream that serves bytes itself is streamed too.
@@ -259,7 +263,11 @@ fn tag_list_paginates_with_rewritten_links() {
     assert_eq!(seen, tags);
     let r = get(&format!("{}/v2/{name}/tags/list?n=2&last=1.1", d.dev.url), &[("authorization", &auth)]);
     assert_eq!(r.json()["tags"], serde_json::json!(["1.2", "2.0"]));
-    assert_error(&get(&format!("{}/v2/{name}/tags/list?n=-1", d.dev.url), &[("authorization", &auth)]), 400, "PAGINATION_NUMBER_INVALID");
+    assert_error(
+        &get(&format!("{}/v2/{name}/tags/list?n=-1", d.dev.url), &[("authorization", &auth)]),
+        400,
+        "PAGINATION_NUMBER_INVALID",
+    );
 }
 
 #[test]
@@ -302,7 +310,10 @@ fn version_check_and_token_flow() {
     let r = get(&format!("{}/v2/", d.dev.url), &[("authorization", &basic_auth("x", &d.license))]);
     assert_eq!(r.status, 200);
     // Direct Basic auth on a registry path.
-    let r = get(&format!("{}/v2/{name}/manifests/1.0", d.dev.url), &[("authorization", &basic_auth("x", &d.license)), ("accept", ACCEPT_ALL)]);
+    let r = get(
+        &format!("{}/v2/{name}/manifests/1.0", d.dev.url),
+        &[("authorization", &basic_auth("x", &d.license)), ("accept", ACCEPT_ALL)],
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     // containerd's OAuth POST, with two scopes as kubelet sends them.
     let form = format!("grant_type=password&username=x&password={}&client_id=containerd-client&scope=repository%3A{}%3Apull&scope=repository%3Aproxy%2Fdemo%2Flocal%2Fdemo%2Fmulti%3Apull",
@@ -311,8 +322,11 @@ fn version_check_and_token_flow() {
     assert_eq!(r.status, 200, "{}", r.text());
     let token = r.json()["access_token"].as_str().unwrap().to_string();
     for repo in ["demo/hello", "demo/multi"] {
-        let r = request("HEAD", &format!("{}/v2/{}/manifests/1.0", d.dev.url, d.name("local", repo)),
-            &[("authorization", &format!("Bearer {token}")), ("accept", ACCEPT_ALL)]);
+        let r = request(
+            "HEAD",
+            &format!("{}/v2/{}/manifests/1.0", d.dev.url, d.name("local", repo)),
+            &[("authorization", &format!("Bearer {token}")), ("accept", ACCEPT_ALL)],
+        );
         assert_eq!(r.status, 200, "{repo}");
     }
     // A token asked for one repository does not open another.
@@ -335,7 +349,11 @@ fn post_form(url: &str, form: &str) -> Resp {
 
 /// How many requests the fault upstream has seen for paths containing `marker`.
 fn fault_hits(d: &Demo, marker: &str) -> usize {
-    std::fs::read_to_string(d.dev.state.join("logs/faults.log")).unwrap_or_default().lines().filter(|l| l.contains(marker)).count()
+    std::fs::read_to_string(d.dev.state.join("logs/faults.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(marker))
+        .count()
 }
 
 #[test]
@@ -355,7 +373,8 @@ fn every_refusal_has_its_status_code_and_touches_no_upstream() {
         parts.join(".")
     };
     assert_error(&get(&url, &[("authorization", &basic_auth("x", &forged))]), 401, "UNAUTHORIZED");
-    let r = get(&format!("{base}/v2/token?scope=repository:{name}:pull"), &[("authorization", &basic_auth("x", &forged))]);
+    let r =
+        get(&format!("{base}/v2/token?scope=repository:{name}:pull"), &[("authorization", &basic_auth("x", &forged))]);
     assert_error(&r, 401, "UNAUTHORIZED");
     let other_license = env("PULLGATE_LICENSE_OTHER");
     let other_name = "proxy/other/local/demo/hello";
@@ -377,10 +396,15 @@ fn every_refusal_has_its_status_code_and_touches_no_upstream() {
     assert_error(&r, 404, "NAME_UNKNOWN");
     assert!(!r.text().contains("demo"));
     // An upstream the app does not have, and another app's name on this app's domain.
-    let r = get(&format!("{base}/v2/proxy/demo/quay.io/x/y/manifests/1.0"), &[("authorization", &basic_auth("x", &d.license))]);
+    let r = get(
+        &format!("{base}/v2/proxy/demo/quay.io/x/y/manifests/1.0"),
+        &[("authorization", &basic_auth("x", &d.license))],
+    );
     assert_error(&r, 404, "NAME_UNKNOWN");
-    let r = get(&format!("{base}/v2/proxy/other/local/demo/hello/manifests/1.0"),
-        &[("host", &d.dev.host), ("authorization", &basic_auth("x", &other_license))]);
+    let r = get(
+        &format!("{base}/v2/proxy/other/local/demo/hello/manifests/1.0"),
+        &[("host", &d.dev.host), ("authorization", &basic_auth("x", &other_license))],
+    );
     assert_error(&r, 404, "NAME_UNKNOWN");
     assert_eq!(fault_hits(&d, "untouched"), before, "a refused request reached the upstream");
 }
@@ -403,7 +427,10 @@ fn entitlements_and_license_state_are_enforced() {
     assert!(error_message(&r).contains("does not include"), "{}", error_message(&r));
     // Expired: refused at the token endpoint and on direct Basic, with the date.
     let expired = env("PULLGATE_LICENSE_EXPIRED");
-    let r = get(&format!("{base}/v2/token?scope=repository:{hello}:pull"), &[("authorization", &basic_auth("x", &expired))]);
+    let r = get(
+        &format!("{base}/v2/token?scope=repository:{hello}:pull"),
+        &[("authorization", &basic_auth("x", &expired))],
+    );
     assert_error(&r, 403, "DENIED");
     assert!(error_message(&r).contains("expired on"), "{}", error_message(&r));
     let r = get(&format!("{base}/v2/{hello}/manifests/1.0"), &[("authorization", &basic_auth("x", &expired))]);
@@ -447,7 +474,9 @@ fn warm_requests_read_no_kv() {
     let auth = d.bearer(&[&name]);
     let url = format!("{}/v2/{name}/manifests/1.0", d.dev.url);
     let reads: Vec<Option<String>> = (0..3)
-        .map(|_| get(&url, &[("authorization", &auth), ("accept", ACCEPT_ALL)]).header("pullgate-kv-reads").map(String::from))
+        .map(|_| {
+            get(&url, &[("authorization", &auth), ("accept", ACCEPT_ALL)]).header("pullgate-kv-reads").map(String::from)
+        })
         .collect();
     assert!(reads.iter().all(Option::is_some), "DEBUG_HEADERS must be on for the e2e edge");
     assert_eq!(reads[2].as_deref(), Some("0"), "a warm isolate re-read KV: {reads:?}");

@@ -14,9 +14,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use pullgate::sigv4::{
-    self, Credentials, Settings, SignableRequest, SignatureLocation, SigningParams,
-};
+use pullgate::sigv4::{self, Credentials, Settings, SignableRequest, SignatureLocation, SigningParams};
 use serde::Deserialize;
 
 const SUITE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/aws-sigv4");
@@ -122,11 +120,7 @@ fn signable(req: &RawRequest) -> SignableRequest {
 fn with_headers(req: &RawRequest, added: &[(&'static str, String)]) -> RawRequest {
     let mut out = req.clone();
     for (name, value) in added {
-        match out
-            .headers
-            .iter_mut()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        {
+        match out.headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
             Some(existing) => existing.1.clone_from(value),
             None => out.headers.push(((*name).to_owned(), value.clone())),
         }
@@ -140,16 +134,8 @@ fn with_headers(req: &RawRequest, added: &[(&'static str, String)]) -> RawReques
 /// value).
 fn same_request(got: &RawRequest, want: &RawRequest) -> Result<(), String> {
     let fields = |r: &RawRequest| {
-        let mut h: Vec<(String, String)> = r
-            .headers
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.to_ascii_lowercase(),
-                    v.trim_matches([' ', '\t']).to_owned(),
-                )
-            })
-            .collect();
+        let mut h: Vec<(String, String)> =
+            r.headers.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.trim_matches([' ', '\t']).to_owned())).collect();
         h.sort();
         h
     };
@@ -169,9 +155,7 @@ fn same_request(got: &RawRequest, want: &RawRequest) -> Result<(), String> {
 /// `YYYY-MM-DDTHH:MM:SSZ` to unix seconds.
 fn parse_timestamp(s: &str) -> i64 {
     let n = |range: std::ops::Range<usize>| -> i64 {
-        s.get(range)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("bad timestamp {s:?}"))
+        s.get(range).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("bad timestamp {s:?}"))
     };
     assert!(s.len() == 20 && s.ends_with('Z'), "bad timestamp {s:?}");
     let (y, m, d) = (n(0..4), n(5..7), n(8..10));
@@ -242,10 +226,7 @@ fn every_case_matches_every_stage() {
     assert!(!dirs.is_empty(), "no cases found under {SUITE_DIR}");
     let mut report = Report::default();
     for dir in &dirs {
-        let name = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("UTF-8 case name");
+        let name = dir.file_name().and_then(|n| n.to_str()).expect("UTF-8 case name");
         match name {
             "double-encode-path" => double_encode_path(dir, &mut report),
             "double-url-encode" => double_url_encode(dir, &mut report),
@@ -260,11 +241,7 @@ fn every_case_matches_every_stage() {
         dirs.len(),
         report.failures.join("\n\n")
     );
-    eprintln!(
-        "{} checks passed across {} cases",
-        report.checks,
-        dirs.len()
-    );
+    eprintln!("{} checks passed across {} cases", report.checks, dirs.len());
 }
 
 /// get-space-normalized: the smithy-rs copy rewrote `request.txt` from aws-c-auth's
@@ -276,17 +253,15 @@ fn every_case_matches_every_stage() {
 /// smithy-rs marks this case `#[ignore]` for exactly that reason. We verify the expected
 /// files against the upstream input, and pin what the stored input does sign as, so
 /// restoring the upstream file (recommended) or any other edit is noticed.
-const GET_SPACE_NORMALIZED_STORED: &[u8] =
-    b"GET /example%20space/ HTTP/1.1\nHost:example.amazonaws.com\n";
-const GET_SPACE_NORMALIZED_UPSTREAM: &[u8] =
-    b"GET /example space/ HTTP/1.1\nHost:example.amazonaws.com\n";
+const GET_SPACE_NORMALIZED_STORED: &[u8] = b"GET /example%20space/ HTTP/1.1\nHost:example.amazonaws.com\n";
+const GET_SPACE_NORMALIZED_UPSTREAM: &[u8] = b"GET /example space/ HTTP/1.1\nHost:example.amazonaws.com\n";
 
 fn regular_case(name: &str, dir: &Path, report: &mut Report) {
     if !dir.join("context.json").exists() {
         report.checks += 1;
-        report.failures.push(format!(
-            "{name}: no context.json and no documented special handling; add one or the other"
-        ));
+        report
+            .failures
+            .push(format!("{name}: no context.json and no documented special handling; add one or the other"));
         return;
     }
     let ctx: Context = match serde_json::from_slice(&read(dir, "context.json")) {
@@ -343,10 +318,7 @@ fn regular_case(name: &str, dir: &Path, report: &mut Report) {
     let raw = parse_raw(&request_bytes);
     let req = signable(&raw);
 
-    for (location, prefix) in [
-        (SignatureLocation::Headers, "header"),
-        (SignatureLocation::Query, "query"),
-    ] {
+    for (location, prefix) in [(SignatureLocation::Headers, "header"), (SignatureLocation::Query, "query")] {
         let file = |stage: &str| format!("{prefix}-{stage}.txt");
         let want_creq = read(dir, &file("canonical-request"));
         let want_sts = read(dir, &file("string-to-sign"));
@@ -356,12 +328,7 @@ fn regular_case(name: &str, dir: &Path, report: &mut Report) {
 
         let creq = sigv4::canonical_request(&req, &params, location);
         if let Some(creq) = report.result(name, &file("canonical-request"), creq) {
-            report.bytes(
-                name,
-                &file("canonical-request"),
-                creq.as_bytes(),
-                &want_creq,
-            );
+            report.bytes(name, &file("canonical-request"), creq.as_bytes(), &want_creq);
         }
         let sts = sigv4::string_to_sign(&text(&want_creq), &params);
         if let Some(sts) = report.result(name, &file("string-to-sign"), sts) {
@@ -379,29 +346,15 @@ fn regular_case(name: &str, dir: &Path, report: &mut Report) {
                 (out.signature, with_headers(&raw, &out.headers))
             }
             SignatureLocation::Query => {
-                let Some(out) = report.result(name, "presign", sigv4::presign(&req, &params))
-                else {
+                let Some(out) = report.result(name, "presign", sigv4::presign(&req, &params)) else {
                     continue;
                 };
-                let signed = RawRequest {
-                    target: out.uri,
-                    ..raw.clone()
-                };
+                let signed = RawRequest { target: out.uri, ..raw.clone() };
                 (out.signature, signed)
             }
         };
-        report.bytes(
-            name,
-            &format!("{prefix} end-to-end signature"),
-            signature.as_bytes(),
-            &want_sig,
-        );
-        report.bytes(
-            name,
-            &file("signed-request"),
-            &render(&signed),
-            &want_signed,
-        );
+        report.bytes(name, &format!("{prefix} end-to-end signature"), signature.as_bytes(), &want_sig);
+        report.bytes(name, &file("signed-request"), &render(&signed), &want_signed);
     }
 }
 
@@ -439,22 +392,13 @@ fn double_encode_path(dir: &Path, report: &mut Report) {
     let creq_params = params("test-region", "testservicename", "2021-05-11T15:40:45Z");
     let creq = sigv4::canonical_request(&req, &creq_params, SignatureLocation::Headers);
     if let Some(creq) = report.result(name, "header-canonical-request.txt", creq) {
-        report.bytes(
-            name,
-            "header-canonical-request.txt",
-            creq.as_bytes(),
-            &read(dir, "header-canonical-request.txt"),
-        );
+        report.bytes(name, "header-canonical-request.txt", creq.as_bytes(), &read(dir, "header-canonical-request.txt"));
     }
 
     let sign_params = params("us-east-1", "service", "2015-08-30T12:36:00Z");
     if let Some(out) = report.result(name, "sign", sigv4::sign(&req, &sign_params)) {
         let want = parse_raw(&read(dir, "header-signed-request.txt"));
-        report.check(
-            name,
-            "header-signed-request.txt",
-            same_request(&with_headers(&raw, &out.headers), &want),
-        );
+        report.check(name, "header-signed-request.txt", same_request(&with_headers(&raw, &out.headers), &want));
         report.bytes(
             name,
             "signature",
@@ -492,19 +436,10 @@ fn double_url_encode(dir: &Path, report: &mut Report) {
 
     let creq = sigv4::canonical_request(&req, &params, SignatureLocation::Headers);
     if let Some(creq) = report.result(name, "header-canonical-request.txt", creq) {
-        report.bytes(
-            name,
-            "header-canonical-request.txt",
-            creq.as_bytes(),
-            &want_creq,
-        );
+        report.bytes(name, "header-canonical-request.txt", creq.as_bytes(), &want_creq);
     }
     let creq_text = String::from_utf8(want_creq).expect("UTF-8");
-    if let Some(sts) = report.result(
-        name,
-        "string-to-sign",
-        sigv4::string_to_sign(&creq_text, &params),
-    ) {
+    if let Some(sts) = report.result(name, "string-to-sign", sigv4::string_to_sign(&creq_text, &params)) {
         let with_newline = format!("{sts}\n");
         report.bytes(
             name,
@@ -515,11 +450,7 @@ fn double_url_encode(dir: &Path, report: &mut Report) {
     }
     if let Some(out) = report.result(name, "sign", sigv4::sign(&req, &params)) {
         let want = parse_raw(&read(dir, "header-signed-request.txt"));
-        report.check(
-            name,
-            "header-signed-request.txt",
-            same_request(&with_headers(&raw, &out.headers), &want),
-        );
+        report.check(name, "header-signed-request.txt", same_request(&with_headers(&raw, &out.headers), &want));
     }
 }
 
@@ -532,10 +463,7 @@ fn raw_request_parser_round_trips_suite_requests() {
                 method: "GET".to_owned(),
                 target: "/example space/".to_owned(),
                 version: Some("HTTP/1.1".to_owned()),
-                headers: vec![
-                    ("Host".to_owned(), "h".to_owned()),
-                    ("My-Header1".to_owned(), " v1\n  v2".to_owned()),
-                ],
+                headers: vec![("Host".to_owned(), "h".to_owned()), ("My-Header1".to_owned(), " v1\n  v2".to_owned())],
                 body: Vec::new(),
             },
         ),

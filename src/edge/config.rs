@@ -177,8 +177,10 @@ impl<'a> Config<'a> {
         if let Some(v) = KEYS.with(|m| m.get(store::KEYSET_KEY, self.now, ttl)) {
             return Ok(v);
         }
-        let record: KeysetRecord =
-            self.kv_json(store::KEYSET_KEY).await?.ok_or_else(|| not_configured("no signing keys: run `pullgate key init`"))?;
+        let record: KeysetRecord = self
+            .kv_json(store::KEYSET_KEY)
+            .await?
+            .ok_or_else(|| not_configured("no signing keys: run `pullgate key init`"))?;
         let keys = SigningKeys::open(&self.root_secret()?, &record).map_err(|e| {
             console_error!("signing keys do not open: {e}");
             not_configured("signing keys do not open with the root secret")
@@ -190,7 +192,8 @@ impl<'a> Config<'a> {
 
     /// The upstream's credential, opened with the root secret (cached with the app record).
     pub fn upstream_secret(&self, app: &str, upstream: &UpstreamRecord) -> Result<Option<Rc<Secret>>, RegistryError> {
-        let key = format!("{app}|{}|{}", upstream.endpoint, upstream.credential.sealed.as_ref().map_or("", |s| &s.nonce));
+        let key =
+            format!("{app}|{}|{}", upstream.endpoint, upstream.credential.sealed.as_ref().map_or("", |s| &s.nonce));
         let ttl = self.settings.cache_seconds.max(1);
         if let Some(v) = SECRETS.with(|m| m.get(&key, self.now, ttl)) {
             return Ok(v);
@@ -200,7 +203,10 @@ impl<'a> Config<'a> {
             RegistryError::upstream(
                 502,
                 ErrorCode::Unavailable,
-                format!("the credential of upstream {} cannot be used; the vendor must set it again", upstream.display_name()),
+                format!(
+                    "the credential of upstream {} cannot be used; the vendor must set it again",
+                    upstream.display_name()
+                ),
             )
         })?;
         let secret = secret.map(Rc::new);

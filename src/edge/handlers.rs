@@ -62,7 +62,8 @@ struct TokenAnswer<'a> {
 pub async fn token(cfg: &Config<'_>, req: &mut Request, origin: &Origin) -> Result<Response, RegistryError> {
     let binding = auth::host_binding(cfg, &origin.host).await?;
     let url = req.url().map_err(|e| RegistryError::internal(format!("request url: {e}")))?;
-    let mut scopes: Vec<String> = url.query_pairs().filter(|(k, _)| k == "scope").map(|(_, v)| v.into_owned()).collect();
+    let mut scopes: Vec<String> =
+        url.query_pairs().filter(|(k, _)| k == "scope").map(|(_, v)| v.into_owned()).collect();
     let mut license_text = match access::parse_authorization(header(req, "authorization").as_deref()) {
         Ok(Some(Credentials::License(l))) => Some(l),
         _ => None,
@@ -94,7 +95,10 @@ pub async fn token(cfg: &Config<'_>, req: &mut Request, origin: &Origin) -> Resu
     };
     let claims = auth::check_license(cfg, &license_text).await?;
     if binding.app().is_some_and(|a| a != claims.app) {
-        return Err(RegistryError::denied(format!("the license for {} is not valid for this registry", claims.customer)));
+        return Err(RegistryError::denied(format!(
+            "the license for {} is not valid for this registry",
+            claims.customer
+        )));
     }
     let requested = scope::parse_all(scopes.iter().map(String::as_str))
         .map_err(|e| bad_token_request(&format!("invalid scope: {e}")))?;
@@ -102,7 +106,11 @@ pub async fn token(cfg: &Config<'_>, req: &mut Request, origin: &Origin) -> Resu
     let granted = access::grant(&claims, &requested, &binding, app.as_deref());
     let keys = cfg.signing_keys().await?;
     let signer = keys.signer().ok_or_else(|| {
-        RegistryError::new(503, ErrorCode::Unavailable, "this registry has no active signing key; the vendor must run `pullgate key rotate`")
+        RegistryError::new(
+            503,
+            ErrorCode::Unavailable,
+            "this registry has no active signing key; the vendor must run `pullgate key rotate`",
+        )
     })?;
     let ttl = cfg.settings.token_ttl.min(claims.expires_at - cfg.now).max(token::MIN_TTL_SECONDS);
     let bearer = token::issue(
@@ -163,7 +171,12 @@ impl Pull<'_> {
 }
 
 /// Authorizes a registry request and opens the upstream's credential.
-pub async fn authorize<'a>(cfg: &'a Config<'a>, req: &Request, origin: &Origin, name: Name) -> Result<Pull<'a>, RegistryError> {
+pub async fn authorize<'a>(
+    cfg: &'a Config<'a>,
+    req: &Request,
+    origin: &Origin,
+    name: Name,
+) -> Result<Pull<'a>, RegistryError> {
     let binding: HostBinding = auth::host_binding(cfg, &origin.host).await?;
     let authorized =
         auth::authorize_pull(cfg, header(req, "authorization").as_deref(), &origin.host, &binding, &name).await?;
@@ -191,8 +204,9 @@ const MANIFEST_HEADERS: [&str; 4] = ["content-type", "docker-content-digest", "c
 pub async fn manifest(pull: Pull<'_>, req: &Request, reference: Reference) -> Result<Response, RegistryError> {
     let head_only = req.inner().method() == "HEAD";
     let accept = header(req, "accept").filter(|a| !a.trim().is_empty() && a.len() <= 4096);
-    let mut up = upstream::Request::new(if head_only { "HEAD" } else { "GET" }, pull.url(&format!("manifests/{reference}")))
-        .header("accept", accept.unwrap_or_else(|| upstream::DEFAULT_MANIFEST_ACCEPT.to_string()));
+    let mut up =
+        upstream::Request::new(if head_only { "HEAD" } else { "GET" }, pull.url(&format!("manifests/{reference}")))
+            .header("accept", accept.unwrap_or_else(|| upstream::DEFAULT_MANIFEST_ACCEPT.to_string()));
     if let Some(etag) = header(req, "if-none-match").filter(|v| v.len() <= 1024) {
         up = up.header("if-none-match", etag);
     }
@@ -201,12 +215,19 @@ pub async fn manifest(pull: Pull<'_>, req: &Request, reference: Reference) -> Re
         return Err(e);
     }
     if (300..400).contains(&head.status) && head.status != 304 {
-        return Err(RegistryError::upstream(502, ErrorCode::Unavailable, format!(
-            "{} redirected a manifest request, which registries do not do",
-            pull.upstream().describe()
-        )));
+        return Err(RegistryError::upstream(
+            502,
+            ErrorCode::Unavailable,
+            format!("{} redirected a manifest request, which registries do not do", pull.upstream().describe()),
+        ));
     }
-    let too_large = || RegistryError::upstream(502, ErrorCode::ManifestInvalid, format!("manifest {reference} is larger than 4 MiB; refused"));
+    let too_large = || {
+        RegistryError::upstream(
+            502,
+            ErrorCode::ManifestInvalid,
+            format!("manifest {reference} is larger than 4 MiB; refused"),
+        )
+    };
     let headers = relay_headers(&head, &MANIFEST_HEADERS);
     if head_only || head.status == 304 {
         return Ok(ResponseBuilder::new().with_status(head.status).with_headers(headers).empty());
@@ -260,8 +281,13 @@ pub async fn blob(pull: Pull<'_>, req: &Request, digest: Digest) -> Result<Respo
             next = next.header("range", r.clone());
         }
         let (h, b) = WorkerTransport.send(next).await.map_err(|e| match e {
-            upstream::TransportError::Timeout => upstream::UpstreamError::Timeout { upstream: pull.upstream().describe() },
-            other => upstream::UpstreamError::Unreachable { upstream: pull.upstream().describe(), detail: format!("{other:?}") },
+            upstream::TransportError::Timeout => {
+                upstream::UpstreamError::Timeout { upstream: pull.upstream().describe() }
+            }
+            other => upstream::UpstreamError::Unreachable {
+                upstream: pull.upstream().describe(),
+                detail: format!("{other:?}"),
+            },
         })?;
         (head, body, url) = (h, b, target);
     }
@@ -291,7 +317,11 @@ pub async fn tags(pull: Pull<'_>, req: &Request) -> Result<Response, RegistryErr
         match k.as_ref() {
             "n" => {
                 n = Some(v.parse::<usize>().ok().filter(|n| *n <= MAX_TAGS_PAGE).ok_or_else(|| {
-                    RegistryError::new(400, ErrorCode::PaginationNumberInvalid, format!("n must be a number from 0 to {MAX_TAGS_PAGE}"))
+                    RegistryError::new(
+                        400,
+                        ErrorCode::PaginationNumberInvalid,
+                        format!("n must be a number from 0 to {MAX_TAGS_PAGE}"),
+                    )
                 })?);
             }
             "last" => last = Some(v.parse::<crate::reference::Tag>()?),
@@ -307,7 +337,8 @@ pub async fn tags(pull: Pull<'_>, req: &Request) -> Result<Response, RegistryErr
     }
     let query = query.finish();
     let tail = if query.is_empty() { "tags/list".to_string() } else { format!("tags/list?{query}") };
-    let (head, body) = pull.send(upstream::Request::new("GET", pull.url(&tail)).header("accept", "application/json")).await?;
+    let (head, body) =
+        pull.send(upstream::Request::new("GET", pull.url(&tail)).header("accept", "application/json")).await?;
     if let Some(e) = upstream::classify(Resource::Tags, &head, &pull.upstream(), pull.name.as_str()) {
         return Err(e);
     }
@@ -332,7 +363,8 @@ pub async fn tags(pull: Pull<'_>, req: &Request) -> Result<Response, RegistryErr
         // The upstream paged: its page and its next link, under our name.
         Some(link) => (listed.tags.unwrap_or_default(), Some(link)),
         None => {
-            let (page, next) = upstream::page_tags(listed.tags.unwrap_or_default(), n, last.as_ref().map(|t| t.as_str()));
+            let (page, next) =
+                upstream::page_tags(listed.tags.unwrap_or_default(), n, last.as_ref().map(|t| t.as_str()));
             let link = next.map(|last| {
                 let q = url::form_urlencoded::Serializer::new(String::new())
                     .append_pair("n", &n.unwrap_or(page.len()).to_string())
@@ -343,7 +375,8 @@ pub async fn tags(pull: Pull<'_>, req: &Request) -> Result<Response, RegistryErr
             (page, link)
         }
     };
-    let body = serde_json::to_vec(&TagList { name, tags }).map_err(|e| RegistryError::internal(format!("tags json: {e}")))?;
+    let body =
+        serde_json::to_vec(&TagList { name, tags }).map_err(|e| RegistryError::internal(format!("tags json: {e}")))?;
     let headers = json_headers();
     if let Some(link) = link {
         let _ = headers.set("link", &link);

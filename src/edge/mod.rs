@@ -46,10 +46,14 @@ fn origin_of(req: &Request) -> Origin {
         .get("host")
         .ok()
         .flatten()
-        .or_else(|| url.as_ref().and_then(|u| u.host_str().map(|h| match u.port() {
-            Some(p) => format!("{h}:{p}"),
-            None => h.to_string(),
-        })))
+        .or_else(|| {
+            url.as_ref().and_then(|u| {
+                u.host_str().map(|h| match u.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h.to_string(),
+                })
+            })
+        })
         .unwrap_or_default()
         .to_ascii_lowercase();
     // A Host with characters outside a hostname would end up in the challenge header.

@@ -11,36 +11,16 @@ const RFC4231_7_DATA: &[u8] = b"This is a test using a larger than block-size ke
 /// truncated output, which SigV4 never uses.
 fn rfc4231_cases() -> Vec<(Vec<u8>, &'static [u8], &'static str)> {
     vec![
-        (
-            vec![0x0b; 20],
-            b"Hi There",
-            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
-        ),
+        (vec![0x0b; 20], b"Hi There", "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
         (
             b"Jefe".to_vec(),
             b"what do ya want for nothing?",
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
         ),
-        (
-            vec![0xaa; 20],
-            &[0xdd; 50],
-            "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe",
-        ),
-        (
-            (1..=25).collect(),
-            &[0xcd; 50],
-            "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b",
-        ),
-        (
-            vec![0xaa; 131],
-            RFC4231_6_DATA,
-            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
-        ),
-        (
-            vec![0xaa; 131],
-            RFC4231_7_DATA,
-            "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2",
-        ),
+        (vec![0xaa; 20], &[0xdd; 50], "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"),
+        ((1..=25).collect(), &[0xcd; 50], "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"),
+        (vec![0xaa; 131], RFC4231_6_DATA, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"),
+        (vec![0xaa; 131], RFC4231_7_DATA, "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"),
     ]
 }
 
@@ -69,10 +49,7 @@ fn derives_documented_signing_key() {
     // The IAM docs' example of deriving kSigning.
     let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
     let key = hex(&signing_key(secret, "20120215", "us-east-1", "iam"));
-    assert_eq!(
-        key,
-        "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
-    );
+    assert_eq!(key, "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d");
 }
 
 #[test]
@@ -124,11 +101,8 @@ fn normalizes_paths() {
 
 #[test]
 fn encodes_paths_per_mode() {
-    let mode = |normalize_path, double_encode_path| Settings {
-        normalize_path,
-        double_encode_path,
-        ..Settings::default()
-    };
+    let mode =
+        |normalize_path, double_encode_path| Settings { normalize_path, double_encode_path, ..Settings::default() };
     for (path, settings, want) in [
         ("", mode(true, true), "/"),
         ("/a b/\u{1234}", mode(true, true), "/a%20b/%E1%88%B4"),
@@ -178,15 +152,7 @@ fn canonicalizes_good_header_values() {
 
 #[test]
 fn rejects_bad_header_values() {
-    for raw in [
-        "a\r\nX-Injected: 1",
-        "a\nb",
-        "a\rb",
-        "a\r",
-        "a\0b",
-        "a\u{7f}",
-        "a\n",
-    ] {
+    for raw in ["a\r\nX-Injected: 1", "a\nb", "a\rb", "a\r", "a\0b", "a\u{7f}", "a\n"] {
         assert_eq!(canonical_value(raw), None, "raw {raw:?}");
     }
 }
@@ -200,23 +166,14 @@ fn creds() -> Credentials {
 }
 
 fn params<'a>(credentials: &'a Credentials, service: &'a str) -> SigningParams<'a> {
-    SigningParams {
-        credentials,
-        region: "us-east-1",
-        service,
-        time_unix: 1_440_938_160,
-        settings: Settings::default(),
-    }
+    SigningParams { credentials, region: "us-east-1", service, time_unix: 1_440_938_160, settings: Settings::default() }
 }
 
 fn request(method: &str, uri: &str, headers: &[(&str, &str)]) -> SignableRequest {
     SignableRequest {
         method: method.to_owned(),
         uri: uri.to_owned(),
-        headers: headers
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-            .collect(),
+        headers: headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),
         body: Vec::new(),
     }
 }
@@ -230,10 +187,7 @@ fn header<'a>(signed: &'a Signed, name: &str) -> &'a str {
 fn signs_documented_s3_example() {
     // "Example: GET Object" from the S3 SigV4 docs: single encoding, no normalization,
     // x-amz-content-sha256 signed; a known answer from outside the CRT suite.
-    let creds = Credentials {
-        secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".to_owned(),
-        ..creds()
-    };
+    let creds = Credentials { secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".to_owned(), ..creds() };
     let mut params = params(&creds, "s3");
     params.time_unix = 1_369_353_600;
     params.settings.normalize_path = false;
@@ -245,18 +199,12 @@ fn signs_documented_s3_example() {
     let want = "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41";
     assert_eq!(signed.signature, want);
     let names: Vec<&str> = signed.headers.iter().map(|(n, _)| *n).collect();
-    assert_eq!(
-        names,
-        ["X-Amz-Date", "x-amz-content-sha256", "Authorization"]
-    );
+    assert_eq!(names, ["X-Amz-Date", "x-amz-content-sha256", "Authorization"]);
 }
 
 #[test]
 fn signs_an_ecr_call_with_session_token() {
-    let creds = Credentials {
-        session_token: Some("FwoGZXIvYXdzEXAMPLE".to_owned()),
-        ..creds()
-    };
+    let creds = Credentials { session_token: Some("FwoGZXIvYXdzEXAMPLE".to_owned()), ..creds() };
     let mut params = params(&creds, "ecr");
     params.time_unix = 1_700_000_000;
     let target = "AmazonEC2ContainerRegistry_V20151121.GetAuthorizationToken";
@@ -277,16 +225,10 @@ fn signs_an_ecr_call_with_session_token() {
         SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target, \
         Signature=";
     assert!(auth.starts_with(want), "{auth}");
-    assert_eq!(
-        header(&signed, "X-Amz-Security-Token"),
-        "FwoGZXIvYXdzEXAMPLE"
-    );
+    assert_eq!(header(&signed, "X-Amz-Security-Token"), "FwoGZXIvYXdzEXAMPLE");
     assert_eq!(header(&signed, "X-Amz-Date"), "20231114T221320Z");
     // Deterministic: the same inputs give the same signature.
-    assert_eq!(
-        sign(&req, &params).map(|s| s.signature),
-        Ok(signed.signature)
-    );
+    assert_eq!(sign(&req, &params).map(|s| s.signature), Ok(signed.signature));
 }
 
 #[test]
@@ -294,11 +236,9 @@ fn presign_appends_to_existing_query() {
     let creds = creds();
     let mut params = params(&creds, "service");
     params.settings.expires_in = 60;
-    for (uri, prefix) in [
-        ("/", "/?X-Amz-Algorithm="),
-        ("/?", "/?X-Amz-Algorithm="),
-        ("/?a=1", "/?a=1&X-Amz-Algorithm="),
-    ] {
+    for (uri, prefix) in
+        [("/", "/?X-Amz-Algorithm="), ("/?", "/?X-Amz-Algorithm="), ("/?a=1", "/?a=1&X-Amz-Algorithm=")]
+    {
         let req = request("GET", uri, &[("Host", "h")]);
         let presigned = presign(&req, &params).unwrap_or_else(|e| panic!("{e}"));
         let uri = presigned.uri.as_str();
@@ -332,17 +272,8 @@ fn refusal(change: &str, location: SignatureLocation) -> Option<SignError> {
         "expires" => expires = value.parse().unwrap_or_else(|e| panic!("{e}")),
         _ => panic!("unknown field {field}"),
     }
-    let settings = Settings {
-        expires_in: expires,
-        ..Settings::default()
-    };
-    let params = SigningParams {
-        credentials: &creds,
-        region,
-        service,
-        time_unix: time,
-        settings,
-    };
+    let settings = Settings { expires_in: expires, ..Settings::default() };
+    let params = SigningParams { credentials: &creds, region, service, time_unix: time, settings };
     let staged = canonical_request(&req, &params, location).err();
     let whole = match location {
         Headers => sign(&req, &params).err(),
@@ -362,9 +293,7 @@ fn signs_the_refusal_baseline() {
 
 #[test]
 fn refuses_to_sign_bad_input() {
-    let value = |name: &str| SignError::InvalidHeaderValue {
-        name: name.to_owned(),
-    };
+    let value = |name: &str| SignError::InvalidHeaderValue { name: name.to_owned() };
     let name = |name: &str| SignError::InvalidHeaderName(name.to_owned());
     let cases = [
         ("no-host", Headers, SignError::MissingHost),
@@ -381,17 +310,9 @@ fn refuses_to_sign_bad_input() {
         ("key=", Query, SignError::InvalidAccessKeyId),
         ("token=tok en", Headers, SignError::InvalidSessionToken),
         ("token=", Query, SignError::InvalidSessionToken),
-        (
-            "time=9223372036854775807",
-            Headers,
-            SignError::TimeOutOfRange(i64::MAX),
-        ),
+        ("time=9223372036854775807", Headers, SignError::TimeOutOfRange(i64::MAX)),
         ("expires=0", Query, SignError::ExpiresOutOfRange(0)),
-        (
-            "expires=604801",
-            Query,
-            SignError::ExpiresOutOfRange(604_801),
-        ),
+        ("expires=604801", Query, SignError::ExpiresOutOfRange(604_801)),
         ("method=GE T", Headers, SignError::InvalidMethod),
         ("method=", Query, SignError::InvalidMethod),
         ("uri=example.com/", Headers, SignError::InvalidUri),
@@ -404,26 +325,13 @@ fn refuses_to_sign_bad_input() {
 
 #[test]
 fn debug_output_hides_secrets() {
-    let creds = Credentials {
-        session_token: Some("TOKENVALUE".to_owned()),
-        ..creds()
-    };
+    let creds = Credentials { session_token: Some("TOKENVALUE".to_owned()), ..creds() };
     let params = params(&creds, "ecr");
-    let req = request(
-        "GET",
-        "/",
-        &[("Host", "h"), ("Authorization", "Basic c2VjcmV0")],
-    );
+    let req = request("GET", "/", &[("Host", "h"), ("Authorization", "Basic c2VjcmV0")]);
     let signed = sign(&req, &params).unwrap_or_else(|e| panic!("{e}"));
     let presigned = presign(&req, &params).unwrap_or_else(|e| panic!("{e}"));
     let printed = format!("{creds:?} {params:?} {req:?} {signed:?} {presigned:?}");
-    let secrets = [
-        "wJalr",
-        "TOKENVALUE",
-        "c2VjcmV0",
-        &signed.signature,
-        &presigned.signature,
-    ];
+    let secrets = ["wJalr", "TOKENVALUE", "c2VjcmV0", &signed.signature, &presigned.signature];
     for secret in secrets {
         assert!(!printed.contains(secret), "{secret} leaked in {printed}");
     }
@@ -436,9 +344,7 @@ fn error_messages_are_lowercase_single_lines() {
         SignError::InvalidMethod,
         SignError::InvalidUri,
         SignError::InvalidHeaderName("X\\r\\n".to_owned()),
-        SignError::InvalidHeaderValue {
-            name: "x".to_owned(),
-        },
+        SignError::InvalidHeaderValue { name: "x".to_owned() },
         SignError::MissingHost,
         SignError::InvalidRegion,
         SignError::InvalidService,

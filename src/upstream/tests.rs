@@ -33,7 +33,11 @@ impl Scripted {
         Scripted { routes: vec![], sent: RefCell::new(vec![]), now: Cell::new(1_800_000_000) }
     }
 
-    fn route(mut self, prefix: &'static str, h: impl Fn(&Request) -> (u16, Vec<(&'static str, String)>, String) + 'static) -> Self {
+    fn route(
+        mut self,
+        prefix: &'static str,
+        h: impl Fn(&Request) -> (u16, Vec<(&'static str, String)>, String) + 'static,
+    ) -> Self {
         self.routes.push((prefix, Box::new(h)));
         self
     }
@@ -99,7 +103,8 @@ fn anonymous_upstream_gets_no_credentials() {
     let rec = record("https://quay.io", CredentialKind::None);
     let up = Upstream { app: "acme", record: &rec, secret: None, allow_insecure: false };
     let cache = TokenCache::default();
-    let (head, _) = block_on(send(&t, &cache, &up, manifest_req("https://quay.io"), "repository:acme/app:pull")).unwrap();
+    let (head, _) =
+        block_on(send(&t, &cache, &up, manifest_req("https://quay.io"), "repository:acme/app:pull")).unwrap();
     assert_eq!(head.status, 200);
     assert_eq!(auth_of(&t.sent.borrow()[0]), None);
 }
@@ -129,7 +134,10 @@ fn bearer_upstream(realm: &'static str) -> Scripted {
             Some("Bearer tok-1") => (200, vec![("content-type", "application/json".into())], "{}".into()),
             _ => (
                 401,
-                vec![("www-authenticate", format!(r#"Bearer realm="{realm}",service="ghcr.io",scope="repository:acme/app:pull""#))],
+                vec![(
+                    "www-authenticate",
+                    format!(r#"Bearer realm="{realm}",service="ghcr.io",scope="repository:acme/app:pull""#),
+                )],
                 "".into(),
             ),
         })
@@ -227,7 +235,11 @@ fn a_cached_token_refused_with_403_is_dropped_and_retried_once() {
             match auth_of(r).as_deref() {
                 Some("Bearer fresh") => (200, vec![], "{}".into()),
                 Some(_) => (403, vec![], "Your authorization token has expired. Reauthenticate and try again.".into()),
-                None => (401, vec![("www-authenticate", r#"Bearer realm="https://ghcr.io/token",service="ghcr.io""#.into())], "".into()),
+                None => (
+                    401,
+                    vec![("www-authenticate", r#"Bearer realm="https://ghcr.io/token",service="ghcr.io""#.into())],
+                    "".into(),
+                ),
             }
         })
         .route("https://ghcr.io/token", |_| (200, vec![], r#"{"access_token":"fresh","expires_in":300}"#.into()));
@@ -285,8 +297,14 @@ fn redirect_target_table() {
     let up = Upstream { app: "a", record: &rec, secret: None, allow_insecure: false };
     let base = "https://us-docker.pkg.dev/v2/p/r/i/blobs/sha256:ab";
     for (location, want) in [
-        ("https://s3.amazonaws.com/bucket/x?X-Amz-Signature=1", Some("https://s3.amazonaws.com/bucket/x?X-Amz-Signature=1")),
-        ("/artifacts-downloads/namespaces/p/downloads/sig", Some("https://us-docker.pkg.dev/artifacts-downloads/namespaces/p/downloads/sig")),
+        (
+            "https://s3.amazonaws.com/bucket/x?X-Amz-Signature=1",
+            Some("https://s3.amazonaws.com/bucket/x?X-Amz-Signature=1"),
+        ),
+        (
+            "/artifacts-downloads/namespaces/p/downloads/sig",
+            Some("https://us-docker.pkg.dev/artifacts-downloads/namespaces/p/downloads/sig"),
+        ),
         ("http://cdn.example.com/x", None),
         ("ftp://cdn.example.com/x", None),
         ("javascript:alert(1)", None),
@@ -339,10 +357,14 @@ fn classify_table() {
 #[test]
 fn tags_link_is_rewritten_to_the_client_name() {
     for (link, want) in [
-        (r#"</v2/demo/hello/tags/list?last=1.1&n=2>; rel="next""#,
-         Some(r#"</v2/proxy/demo/local/demo/hello/tags/list?last=1.1&n=2>; rel="next""#)),
-        (r#"<https://upstream.example/v2/demo/hello/tags/list?n=2&last=b&evil=1>; rel="next""#,
-         Some(r#"</v2/proxy/demo/local/demo/hello/tags/list?n=2&last=b>; rel="next""#)),
+        (
+            r#"</v2/demo/hello/tags/list?last=1.1&n=2>; rel="next""#,
+            Some(r#"</v2/proxy/demo/local/demo/hello/tags/list?last=1.1&n=2>; rel="next""#),
+        ),
+        (
+            r#"<https://upstream.example/v2/demo/hello/tags/list?n=2&last=b&evil=1>; rel="next""#,
+            Some(r#"</v2/proxy/demo/local/demo/hello/tags/list?n=2&last=b>; rel="next""#),
+        ),
         ("garbage", None),
     ] {
         assert_eq!(rewrite_tags_link(link, "proxy/demo/local/demo/hello").as_deref(), want, "{link}");
@@ -383,7 +405,9 @@ fn token_responses() {
 
 fn ecr_answer(password: &str, expires_at: i64) -> String {
     let token = B64.encode(format!("AWS:{password}"));
-    format!(r#"{{"authorizationData":[{{"authorizationToken":"{token}","expiresAt":{expires_at}.25,"proxyEndpoint":"https://x"}}]}}"#)
+    format!(
+        r#"{{"authorizationData":[{{"authorizationToken":"{token}","expiresAt":{expires_at}.25,"proxyEndpoint":"https://x"}}]}}"#
+    )
 }
 
 fn ecr_setup(api_calls: std::rc::Rc<Cell<i64>>, valid: std::rc::Rc<RefCell<String>>) -> Scripted {
@@ -444,7 +468,8 @@ fn ecr_expired_token_mid_pull_is_dropped_and_fetched_again_once() {
     let valid = std::rc::Rc::new(RefCell::new("pw-1".to_string()));
     let t = ecr_setup(calls.clone(), valid.clone());
     let rec = record("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com", CredentialKind::Ecr);
-    let secret = Secret::Aws { access_key_id: "AKIDEXAMPLE".into(), secret_access_key: "s".into(), region: "eu-west-1".into() };
+    let secret =
+        Secret::Aws { access_key_id: "AKIDEXAMPLE".into(), secret_access_key: "s".into(), region: "eu-west-1".into() };
     let up = Upstream { app: "acme", record: &rec, secret: Some(&secret), allow_insecure: false };
     let cache = TokenCache::default();
     let base = "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com";
@@ -460,13 +485,30 @@ fn ecr_expired_token_mid_pull_is_dropped_and_fetched_again_once() {
 fn ecr_rejection_names_the_iam_permissions() {
     let t = Scripted::new()
         .route("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/v2/", |_| {
-            (401, vec![("www-authenticate", r#"Basic realm="https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/""#.into())], "".into())
+            (
+                401,
+                vec![(
+                    "www-authenticate",
+                    r#"Basic realm="https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/""#.into(),
+                )],
+                "".into(),
+            )
         })
-        .route("https://api.ecr.eu-west-1.amazonaws.com/", |_| (400, vec![], r#"{"__type":"UnrecognizedClientException"}"#.into()));
+        .route("https://api.ecr.eu-west-1.amazonaws.com/", |_| {
+            (400, vec![], r#"{"__type":"UnrecognizedClientException"}"#.into())
+        });
     let rec = record("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com", CredentialKind::Ecr);
-    let secret = Secret::Aws { access_key_id: "AKID".into(), secret_access_key: "s".into(), region: "eu-west-1".into() };
+    let secret =
+        Secret::Aws { access_key_id: "AKID".into(), secret_access_key: "s".into(), region: "eu-west-1".into() };
     let up = Upstream { app: "acme", record: &rec, secret: Some(&secret), allow_insecure: false };
-    let err = block_on(send(&t, &TokenCache::default(), &up, manifest_req("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com"), "s")).unwrap_err();
+    let err = block_on(send(
+        &t,
+        &TokenCache::default(),
+        &up,
+        manifest_req("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com"),
+        "s",
+    ))
+    .unwrap_err();
     let message = RegistryError::from(err).message;
     assert!(message.contains("ecr:GetAuthorizationToken"), "{message}");
 }
@@ -475,7 +517,11 @@ fn ecr_rejection_names_the_iam_permissions() {
 fn ecr_token_answers() {
     let good = ecr_answer("pw", 1_800_000_000);
     assert_eq!(parse_ecr_token(good.as_bytes()), Some((B64.encode("AWS:pw"), 1_800_000_000)));
-    for bad in [r#"{"authorizationData":[]}"#, r#"{"authorizationData":[{"authorizationToken":"bm90LWF3cw==","expiresAt":1}]}"#, "nope"] {
+    for bad in [
+        r#"{"authorizationData":[]}"#,
+        r#"{"authorizationData":[{"authorizationToken":"bm90LWF3cw==","expiresAt":1}]}"#,
+        "nope",
+    ] {
         assert_eq!(parse_ecr_token(bad.as_bytes()), None, "{bad}");
     }
 }
@@ -484,7 +530,10 @@ fn ecr_token_answers() {
 fn tag_pages() {
     let tags = || ["latest", "1.0", "2.0", "1.1", "1.2"].map(String::from).to_vec();
     let page = |n, last| page_tags(tags(), n, last);
-    assert_eq!(page(None, None), (vec!["1.0", "1.1", "1.2", "2.0", "latest"].into_iter().map(String::from).collect(), None));
+    assert_eq!(
+        page(None, None),
+        (vec!["1.0", "1.1", "1.2", "2.0", "latest"].into_iter().map(String::from).collect(), None)
+    );
     assert_eq!(page(Some(2), None), (vec!["1.0".into(), "1.1".into()], Some("1.1".into())));
     assert_eq!(page(Some(2), Some("1.1")), (vec!["1.2".into(), "2.0".into()], Some("2.0".into())));
     assert_eq!(page(Some(2), Some("2.0")), (vec!["latest".into()], None));

@@ -46,17 +46,11 @@ pub struct Dev {
 pub fn dev() -> Dev {
     let url = env("PULLGATE_URL");
     Dev {
-        authority: url
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_string(),
+        authority: url.trim_start_matches("http://").trim_end_matches('/').to_string(),
         url,
         host: env("PULLGATE_HOST"),
         state: PathBuf::from(env("PULLGATE_STATE")),
-        images: env("PULLGATE_IMAGES")
-            .split_whitespace()
-            .map(String::from)
-            .collect(),
+        images: env("PULLGATE_IMAGES").split_whitespace().map(String::from).collect(),
         upstream: env("PULLGATE_UPSTREAM_URL"),
         cdn: env("PULLGATE_UPSTREAM_CDN_URL"),
         basic: env("PULLGATE_UPSTREAM_BASIC_URL"),
@@ -70,29 +64,20 @@ impl Dev {
     /// A file under the state dir, trimmed (e.g. `upstream/basic.password`).
     pub fn state_file(&self, rel: &str) -> String {
         let path = self.state.join(rel);
-        std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-            .trim()
-            .to_string()
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())).trim().to_string()
     }
 
     /// `$PULLGATE_STATE/images.json`, written by scripts/demo/images.py.
     pub fn images_json(&self) -> Value {
         let path = self.state.join("images.json");
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
         serde_json::from_str(&text).expect("images.json is JSON")
     }
 
     /// Every recorded image (one entry per repo:tag).
     pub fn demo_images(&self) -> Vec<Image> {
         let doc = self.images_json();
-        doc["images"]
-            .as_array()
-            .expect("images[]")
-            .iter()
-            .map(Image::from_json)
-            .collect()
+        doc["images"].as_array().expect("images[]").iter().map(Image::from_json).collect()
     }
 
     pub fn image(&self, repo: &str, tag: &str) -> Image {
@@ -113,12 +98,8 @@ impl Dev {
     /// The bearer upstream's token server requests so far, one JSON object per request
     /// (`method`, `path`, `auth` = "none" | "basic" | ..., `status`).
     pub fn token_requests(&self) -> Vec<Value> {
-        let text =
-            std::fs::read_to_string(self.state.join("logs/token_server.log")).unwrap_or_default();
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v.get("path").is_some())
-            .collect()
+        let text = std::fs::read_to_string(self.state.join("logs/token_server.log")).unwrap_or_default();
+        text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|v| v.get("path").is_some()).collect()
     }
 }
 
@@ -139,11 +120,7 @@ pub struct Image {
 
 impl Image {
     fn from_json(v: &Value) -> Image {
-        let s = |v: &Value, k: &str| {
-            v[k].as_str()
-                .unwrap_or_else(|| panic!("images.json: {k} missing"))
-                .to_string()
-        };
+        let s = |v: &Value, k: &str| v[k].as_str().unwrap_or_else(|| panic!("images.json: {k} missing")).to_string();
         let children = v["children"]
             .as_array()
             .map(|cs| {
@@ -187,11 +164,7 @@ impl Image {
 
     /// The largest blob (a layer), for blob and Range tests.
     pub fn largest_blob(&self) -> (String, u64) {
-        self.blobs
-            .iter()
-            .max_by_key(|b| b.1)
-            .cloned()
-            .expect("image has blobs")
+        self.blobs.iter().max_by_key(|b| b.1).cloned().expect("image has blobs")
     }
 }
 
@@ -212,10 +185,7 @@ impl Resp {
     /// The first header of that name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -223,13 +193,8 @@ impl Resp {
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): status {} body {:?}",
-                self.status,
-                self.text()
-            )
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): status {} body {:?}", self.status, self.text()))
     }
 
     /// `sha256:<hex>` of the body.
@@ -269,11 +234,7 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Resp {
         std::io::Read::read_to_end(&mut resp.into_reader(), &mut body)
             .unwrap_or_else(|e| panic!("{method} {url}: reading body: {e}"));
     }
-    Resp {
-        status,
-        headers,
-        body,
-    }
+    Resp { status, headers, body }
 }
 
 pub fn get(url: &str, headers: &[(&str, &str)]) -> Resp {
@@ -282,17 +243,11 @@ pub fn get(url: &str, headers: &[(&str, &str)]) -> Resp {
 
 /// `Basic <base64(user:password)>`.
 pub fn basic_auth(user: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }
 
 pub fn sha256_digest(bytes: &[u8]) -> String {
-    let hex: String = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
 }
 
@@ -306,18 +261,11 @@ pub fn parse_challenge(header: &str) -> (String, BTreeMap<String, String>) {
         let Some((key, after)) = s.split_once('=') else {
             break;
         };
-        let key = key
-            .trim()
-            .trim_start_matches(',')
-            .trim()
-            .to_ascii_lowercase();
+        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
         let after = after.trim_start();
         let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
             let end = quoted.find('"').unwrap_or(quoted.len());
-            (
-                quoted[..end].to_string(),
-                quoted.get(end + 1..).unwrap_or(""),
-            )
+            (quoted[..end].to_string(), quoted.get(end + 1..).unwrap_or(""))
         } else {
             let end = after.find(',').unwrap_or(after.len());
             (after[..end].trim().to_string(), &after[end..])
@@ -343,10 +291,7 @@ pub fn temp_dir(label: &str) -> PathBuf {
 
 /// Runs skopeo with the given arguments; panics with its output unless it succeeds. Returns stdout.
 pub fn skopeo(args: &[&str]) -> String {
-    let out = Command::new("skopeo")
-        .args(args)
-        .output()
-        .expect("running skopeo (scripts/setup installs it)");
+    let out = Command::new("skopeo").args(args).output().expect("running skopeo (scripts/setup installs it)");
     assert!(
         out.status.success(),
         "skopeo {} failed ({}):\n{}{}",
@@ -360,15 +305,8 @@ pub fn skopeo(args: &[&str]) -> String {
 
 /// Like `skopeo`, but returns (success, stdout+stderr) for tests that expect a failure.
 pub fn skopeo_try(args: &[&str]) -> (bool, String) {
-    let out = Command::new("skopeo")
-        .args(args)
-        .output()
-        .expect("running skopeo");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("skopeo").args(args).output().expect("running skopeo");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
 
@@ -376,12 +314,7 @@ pub fn skopeo_try(args: &[&str]) -> (bool, String) {
 pub fn oci_layout_digests(dir: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(dir.join("index.json")).expect("oci layout index.json");
     let v: Value = serde_json::from_str(&text).expect("index.json is JSON");
-    v["manifests"]
-        .as_array()
-        .expect("manifests[]")
-        .iter()
-        .map(|m| m["digest"].as_str().unwrap().to_string())
-        .collect()
+    v["manifests"].as_array().expect("manifests[]").iter().map(|m| m["digest"].as_str().unwrap().to_string()).collect()
 }
 
 /// True when the OCI layout holds the blob, and its bytes hash to the digest.

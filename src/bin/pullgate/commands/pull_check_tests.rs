@@ -8,22 +8,13 @@ fn parses_good_image_references() {
     for (input, host, name, reference) in [
         ("images.vendor.com/app/web:1.0", "images.vendor.com", "app/web", "1.0"),
         ("images.vendor.com/app/web", "images.vendor.com", "app/web", "latest"),
-        (
-            "127.0.0.1:18700/proxy/demo/local/demo/hello:1.0",
-            "127.0.0.1:18700",
-            "proxy/demo/local/demo/hello",
-            "1.0",
-        ),
+        ("127.0.0.1:18700/proxy/demo/local/demo/hello:1.0", "127.0.0.1:18700", "proxy/demo/local/demo/hello", "1.0"),
         ("localhost/x/y", "localhost", "x/y", "latest"),
         (&format!("images.vendor.com/app/web@{d}"), "images.vendor.com", "app/web", d.as_str()),
         (&format!("images.vendor.com/app/web:1.0@{d}"), "images.vendor.com", "app/web", d.as_str()),
     ] {
         let got = parse_image_ref(input).unwrap_or_else(|e| panic!("{input}: {e}"));
-        assert_eq!(
-            (got.host.as_str(), got.name.as_str(), got.reference.as_str()),
-            (host, name, reference),
-            "{input}"
-        );
+        assert_eq!((got.host.as_str(), got.name.as_str(), got.reference.as_str()), (host, name, reference), "{input}");
     }
 }
 
@@ -45,10 +36,7 @@ fn rejects_bad_image_references() {
 fn the_license_only_goes_to_the_images_host() {
     let base = "https://images.vendor.com";
     let url = token_url(base, "https://images.vendor.com/v2/token", Some("images.vendor.com"), "app/web").unwrap();
-    assert_eq!(
-        url,
-        "https://images.vendor.com/v2/token?service=images.vendor.com&scope=repository%3Aapp%2Fweb%3Apull"
-    );
+    assert_eq!(url, "https://images.vendor.com/v2/token?service=images.vendor.com&scope=repository%3Aapp%2Fweb%3Apull");
     assert!(token_url(base, "/v2/token", None, "a").is_some());
     assert!(token_url(base, "https://evil.example.com/token", None, "a").is_none());
     assert!(token_url(base, "https://images.vendor.com:8443/token", None, "a").is_none());

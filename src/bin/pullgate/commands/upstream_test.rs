@@ -274,7 +274,11 @@ fn check(
             report.add(
                 "platforms",
                 serde_json::json!(platforms),
-                format!("  index with {} platform manifest(s): {}; checking the first", children.len(), platforms.join(", ")),
+                format!(
+                    "  index with {} platform manifest(s): {}; checking the first",
+                    children.len(),
+                    platforms.join(", ")
+                ),
             );
             let (_, child) = manifest(first)?;
             serde_json::from_slice::<serde_json::Value>(&child)
