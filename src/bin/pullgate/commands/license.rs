@@ -86,9 +86,9 @@ fn issue(ctx: &Ctx, app: &str, customer: &str, expires: &str, images: &[String])
     ctx.out.result(&json, || license.clone())
 }
 
-/// `--json` shape of a recorded license (the license token itself is never stored).
+/// What a license says, as `list`, `show` and `inspect` all print it.
 #[derive(Serialize)]
-struct LicenseView {
+struct ClaimsView {
     id: String,
     app: String,
     customer: String,
@@ -96,6 +96,13 @@ struct LicenseView {
     expires_at: String,
     images: Vec<String>,
     kid: String,
+}
+
+/// `--json` shape of a recorded license (the license token itself is never stored).
+#[derive(Serialize)]
+struct LicenseView {
+    #[serde(flatten)]
+    claims: ClaimsView,
     /// `active`, `expired` or `revoked`.
     status: &'static str,
     revoked_at: Option<String>,
@@ -110,17 +117,26 @@ impl LicenseView {
             None => "active",
         };
         LicenseView {
-            id: l.id.clone(),
-            app: l.app.clone(),
-            customer: l.customer.clone(),
-            issued_at: timestamp(l.issued_at),
-            expires_at: timestamp(l.expires_at),
-            images: l.images.clone(),
-            kid: l.kid.clone(),
+            claims: ClaimsView {
+                id: l.id.clone(),
+                app: l.app.clone(),
+                customer: l.customer.clone(),
+                issued_at: timestamp(l.issued_at),
+                expires_at: timestamp(l.expires_at),
+                images: l.images.clone(),
+                kid: l.kid.clone(),
+            },
             status,
             revoked_at: revocation.map(|r| timestamp(r.revoked_at)),
             revoke_reason: revocation.and_then(|r| r.reason.clone()),
         }
+    }
+}
+
+impl std::ops::Deref for LicenseView {
+    type Target = ClaimsView;
+    fn deref(&self) -> &ClaimsView {
+        &self.claims
     }
 }
 
@@ -236,13 +252,8 @@ pub fn license_argument(arg: &str) -> Outcome<String> {
 /// and what could be checked.
 #[derive(Serialize)]
 struct InspectView {
-    id: String,
-    app: String,
-    customer: String,
-    issued_at: String,
-    expires_at: String,
-    images: Vec<String>,
-    kid: String,
+    #[serde(flatten)]
+    claims: ClaimsView,
     /// `valid`, `expired`, `revoked`, `bad_signature`, `unknown_key`, `invalid` or `unverified`.
     status: &'static str,
     /// `valid`, `invalid`, `unknown_key` or `not_checked`.
@@ -252,6 +263,13 @@ struct InspectView {
     problems: Vec<String>,
     #[serde(skip)]
     expires_unix: i64,
+}
+
+impl std::ops::Deref for InspectView {
+    type Target = ClaimsView;
+    fn deref(&self) -> &ClaimsView {
+        &self.claims
+    }
 }
 
 /// Verifies a license offline: signature (keyset opened with the root secret), expiry,
@@ -336,13 +354,15 @@ fn inspect(ctx: &Ctx, arg: &str) -> Outcome<()> {
         _ => "unverified",
     };
     let view = InspectView {
-        id: claims.id,
-        app: claims.app,
-        customer: claims.customer,
-        issued_at: timestamp(claims.issued_at),
-        expires_at: timestamp(claims.expires_at),
-        images: claims.images,
-        kid,
+        claims: ClaimsView {
+            id: claims.id,
+            app: claims.app,
+            customer: claims.customer,
+            issued_at: timestamp(claims.issued_at),
+            expires_at: timestamp(claims.expires_at),
+            images: claims.images,
+            kid,
+        },
         status,
         signature,
         revocation,

@@ -115,3 +115,24 @@ fn inspect_checks_signature_expiry_and_revocation() {
     assert!(inspect(&ctx, &good).unwrap_err().message.contains("revoked"));
     assert_eq!(inspect(&ctx, "garbage").unwrap_err().exit, Exit::Usage);
 }
+
+#[test]
+fn json_views_are_flat() {
+    let record = LicenseRecord {
+        v: 1,
+        id: "lic_0123456789abcdef01234567".into(),
+        app: "acme".into(),
+        customer: "globex".into(),
+        issued_at: 0,
+        expires_at: 86_400,
+        images: vec![],
+        kid: "k1".into(),
+    };
+    let v = serde_json::to_value(LicenseView::new(&record, None, 10)).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    for key in ["id", "app", "customer", "issued_at", "expires_at", "images", "kid", "status"] {
+        assert!(keys.contains(&key), "{key} missing from {keys:?}");
+    }
+    assert!(!keys.contains(&"claims"));
+    assert_eq!(v["status"], "active");
+}
