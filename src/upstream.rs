@@ -136,6 +136,11 @@ impl Upstream<'_> {
     /// Cache key: app, endpoint and a fingerprint of the credential, so a token obtained with
     /// one app's credential is never used for another, nor after the credential changes.
     fn cache_key(&self, scope: &str) -> String {
+        format!("{}|{scope}", self.cache_base())
+    }
+
+    /// The scope-independent part of `cache_key`, which also keys the remembered challenge.
+    fn cache_base(&self) -> String {
         let fingerprint = match self.secret {
             Some(s) => {
                 let json = serde_json::to_vec(s).unwrap_or_default();
@@ -143,7 +148,7 @@ impl Upstream<'_> {
             }
             None => "anonymous".into(),
         };
-        format!("{}|{}|{}|{}", self.app, self.record.endpoint, fingerprint, scope)
+        format!("{}|{}|{}", self.app, self.record.endpoint, fingerprint)
     }
 
     fn basic_authorization(&self) -> Option<String> {
@@ -347,8 +352,9 @@ pub async fn send<T: Transport>(
     req: Request,
     scope: &str,
 ) -> Result<(Head, T::Body), UpstreamError> {
-    let key = up.cache_key(scope);
-    let upstream_key = up.cache_key("");
+    // The credential fingerprint is hashed once per request, not once per key.
+    let upstream_key = up.cache_base();
+    let key = format!("{upstream_key}|{scope}");
     let mut authorization = cache.get(&key, t.now()).map(|header| Auth { header, cached: true });
     if authorization.is_none() {
         if let Some(c) = cache.challenge(&upstream_key) {

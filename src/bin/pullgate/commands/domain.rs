@@ -144,22 +144,12 @@ fn remove(ctx: &Ctx, host: &str, app: &str) -> Outcome<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::test_support::{ctx, snapshot};
-    use pullgate::store::AppRecord;
+    use crate::commands::test_support::{ctx, put_app, snapshot};
 
     fn with_apps() -> Ctx {
         let ctx = ctx();
-        for slug in ["acme", "globex"] {
-            let app = AppRecord {
-                v: 1,
-                slug: slug.into(),
-                name: slug.into(),
-                blob_mode: Default::default(),
-                created_at: 0,
-                upstreams: vec![],
-            };
-            ctx.kv().unwrap().put_many(&[(store::app_key(slug), kv::encode(&app).unwrap())]).unwrap();
-        }
+        put_app(&ctx, "acme");
+        put_app(&ctx, "globex");
         ctx
     }
 

@@ -3,20 +3,12 @@
 use pullgate::keys::{RootSecret, SigningKeys};
 
 use super::*;
-use crate::commands::test_support::{ctx, snapshot, with_root, ROOT_HEX};
+use crate::commands::test_support::{ctx, put_app, snapshot, with_root, ROOT_HEX};
 
 fn ready() -> Ctx {
     with_root();
     let ctx = ctx();
-    let app = AppRecord {
-        v: 1,
-        slug: "acme".into(),
-        name: "Acme".into(),
-        blob_mode: Default::default(),
-        created_at: 0,
-        upstreams: vec![],
-    };
-    ctx.kv().unwrap().put_many(&[("app:acme".into(), kv::encode(&app).unwrap())]).unwrap();
+    put_app(&ctx, "acme");
     crate::commands::run(&ctx, crate::cli::Command::Key(crate::cli::KeyCommand::Init { root_secret_out: None }))
         .unwrap();
     ctx

@@ -128,6 +128,20 @@ pub mod test_support {
         Ctx::with_kv(Box::new(MemoryKv::default()), NOW)
     }
 
+    /// Stores an empty app (no upstreams) under `slug`, as `app add` would.
+    pub fn put_app(ctx: &Ctx, slug: &str) {
+        let app = pullgate::store::AppRecord {
+            v: 1,
+            slug: slug.into(),
+            name: slug.into(),
+            blob_mode: Default::default(),
+            created_at: 0,
+            upstreams: vec![],
+        };
+        let encoded = crate::kv::encode(&app).unwrap();
+        ctx.kv().unwrap().put_many(&[(pullgate::store::app_key(slug), encoded)]).unwrap();
+    }
+
     pub fn snapshot(ctx: &Ctx) -> std::collections::BTreeMap<String, String> {
         let kv = ctx.kv().unwrap();
         crate::kv::load_prefixes(kv, &[""]).unwrap()

@@ -5,20 +5,12 @@ use std::path::PathBuf;
 use pullgate::keys::RootSecret;
 
 use super::*;
-use crate::commands::test_support::{ctx, snapshot, with_root, ROOT_HEX};
+use crate::commands::test_support::{ctx, put_app, snapshot, with_root, ROOT_HEX};
 use crate::failure::Exit;
 
 fn app_ctx() -> Ctx {
     let ctx = ctx();
-    let app = AppRecord {
-        v: 1,
-        slug: "acme".into(),
-        name: "Acme".into(),
-        blob_mode: Default::default(),
-        created_at: 0,
-        upstreams: vec![],
-    };
-    ctx.kv().unwrap().put_many(&[("app:acme".into(), kv::encode(&app).unwrap())]).unwrap();
+    put_app(&ctx, "acme");
     ctx
 }
 
