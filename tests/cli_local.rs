@@ -1,7 +1,7 @@
 //! The CLI against the local backend: the real `wrangler kv … --local --persist-to` commands on
 //! a fresh temporary store per test. Snapshots are taken with wrangler directly, so they do not
 //! trust the code under test. Each wrangler run costs 1–3 s, hence `#[ignore]`: scripts/test runs
-//! these with `--ignored` once the npm tooling is installed.
+//! these with `--ignored` once the npm tooling is installed (the stand-in wrangler test runs always).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -61,8 +61,7 @@ impl Store {
         let mut list = Command::new(wrangler_bin());
         list.args(["kv", "key", "list"]);
         common(&mut list);
-        let out = list.output().unwrap();
-        assert!(out.status.success(), "wrangler kv key list: {}", String::from_utf8_lossy(&out.stderr));
+        let out = run_wrangler(&mut list);
         let text = String::from_utf8_lossy(&out.stdout);
         let names: Vec<String> = serde_json::from_str::<Vec<Value>>(&text[text.find('[').unwrap()..])
             .unwrap()
@@ -77,8 +76,7 @@ impl Store {
         let mut get = Command::new(wrangler_bin());
         get.args(["kv", "bulk", "get"]).arg(&keys_file);
         common(&mut get);
-        let out = get.output().unwrap();
-        assert!(out.status.success(), "wrangler kv bulk get: {}", String::from_utf8_lossy(&out.stderr));
+        let out = run_wrangler(&mut get);
         let text = String::from_utf8_lossy(&out.stdout);
         let found: BTreeMap<String, Value> = serde_json::from_str(&text[text.find('{').unwrap()..]).unwrap();
         found.into_iter().map(|(k, v)| (k, v["value"].as_str().unwrap_or_default().to_string())).collect()
@@ -129,6 +127,21 @@ impl Store {
         assert_eq!(run.code, code, "pullgate {args:?} should exit {code}:\n{}{}", run.stdout, run.stderr);
         assert!(run.stderr.contains(needle), "pullgate {args:?}: want {needle:?} in:\n{}", run.stderr);
     }
+}
+
+/// Runs a snapshot command, again when the local runtime dropped the call (the same transient
+/// failure the CLI retries; see `kv/local.rs`).
+fn run_wrangler(cmd: &mut Command) -> std::process::Output {
+    for _ in 0..3 {
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            return out;
+        }
+        assert!(stderr.contains("Network connection lost"), "{cmd:?}: {stderr}");
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    panic!("{cmd:?}: the local runtime dropped the call three times");
 }
 
 struct Run {
@@ -350,6 +363,50 @@ fn wrangler_failures_are_reported_with_its_message() {
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("wrangler kv key list failed"), "{}", run.stderr);
+}
+
+/// A stand-in wrangler that fails its first `fail_runs` runs with `message`, then lists no keys;
+/// it counts its runs in `runs`.
+fn flaky_wrangler(s: &Store, fail_runs: u32, message: &str) -> (PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let runs = s.dir.join("runs");
+    let script = s.dir.join("flaky-wrangler");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nn=$(($(cat '{runs}' 2>/dev/null || echo 0) + 1))\necho $n > '{runs}'\n\
+             if [ $n -le {fail_runs} ]; then echo '✘ [ERROR] {message}' >&2; exit 1; fi\necho '[]'\n",
+            runs = runs.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (script, runs)
+}
+
+#[test]
+fn a_dropped_local_runtime_call_is_retried_and_other_failures_are_not() {
+    let s = Store::new("flaky");
+    let (script, runs) = flaky_wrangler(&s, 2, "Network connection lost.");
+    let run = s.run(&["app", "list", "--json"], "", &[("PULLGATE_WRANGLER", script.to_str().unwrap())]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(json(&run.stdout), serde_json::json!([]));
+    assert_eq!(std::fs::read_to_string(&runs).unwrap().trim(), "3");
+    assert!(run.stderr.contains("Network connection lost") && run.stderr.contains("retrying"), "{}", run.stderr);
+
+    let s = Store::new("flaky-forever");
+    let (script, runs) = flaky_wrangler(&s, 100, "Network connection lost.");
+    let run = s.run(&["app", "list"], "", &[("PULLGATE_WRANGLER", script.to_str().unwrap())]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("wrangler kv key list failed: Network connection lost."), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&runs).unwrap().trim(), "4", "bounded attempts");
+
+    let s = Store::new("broken");
+    let (script, runs) = flaky_wrangler(&s, 100, "Could not read file: /x.json");
+    let run = s.run(&["app", "list"], "", &[("PULLGATE_WRANGLER", script.to_str().unwrap())]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("Could not read file") && !run.stderr.contains("retrying"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&runs).unwrap().trim(), "1", "a real error is reported at once");
 }
 
 /// A `wrangler dev` on a throwaway worker that reads the same local KV, stopped on drop.

@@ -128,10 +128,28 @@ impl<'a> Config<'a> {
     async fn kv_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, RegistryError> {
         KV_READS.with(|c| c.set(c.get() + 1));
         let kv = self.env.kv(store::KV_BINDING).map_err(|e| RegistryError::internal(format!("kv binding: {e}")))?;
-        kv.get(key).json::<T>().await.map_err(|e| {
-            console_error!("kv get {key}: {e}");
-            RegistryError::internal(format!("kv get {key} failed"))
-        })
+        // A failed read is the platform's hiccup, not the client's fault nor a bug: one more try,
+        // then a 503 that clients retry on their own.
+        let text = match kv.get(key).text().await {
+            Ok(text) => text,
+            Err(e) => {
+                console_error!("kv get {key}: {e}; retrying once");
+                KV_READS.with(|c| c.set(c.get() + 1));
+                kv.get(key).text().await.map_err(|e| {
+                    console_error!("kv get {key}: {e}");
+                    RegistryError::new(
+                        503,
+                        ErrorCode::Unavailable,
+                        "the registry proxy's configuration store is unavailable; retry shortly",
+                    )
+                    .with_retry_after(Some(1))
+                })?
+            }
+        };
+        // A record that does not parse was written by something other than the CLI: ours to fix.
+        text.map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| RegistryError::internal(format!("kv record {key} is malformed: {e}")))
     }
 
     pub fn root_secret(&self) -> Result<RootSecret, RegistryError> {

@@ -20,6 +20,8 @@ use crate::settings::{env, WranglerConfig, ENV_WRANGLER};
 const BULK_GET_CHUNK: usize = 1000;
 /// Pairs per `kv bulk put|delete` (Cloudflare's limit is 10,000).
 const BULK_WRITE_CHUNK: usize = 10_000;
+/// Runs of one command before a transient local-runtime failure is reported.
+const LOCAL_ATTEMPTS: u32 = 4;
 
 pub struct LocalKv {
     /// The wrangler command, possibly several words (`npx wrangler`).
@@ -63,8 +65,29 @@ impl LocalKv {
         Ok(LocalKv { program, config: config_path, state, tool_dir })
     }
 
-    /// Runs `wrangler kv <args> --local --persist-to … --binding … -c …` and returns stdout.
+    /// Runs `wrangler kv <args> …`, again after a pause when the local runtime dropped the call
+    /// (workerd answers "Network connection lost" when the store is busy under load). Every call
+    /// is idempotent (list, bulk get, bulk put of whole values, bulk delete), so a repeat cannot
+    /// change the result, only rescue it.
     fn wrangler(&self, args: &[&str]) -> Outcome<String> {
+        let what = args[..2].join(" ");
+        let mut attempt = 1;
+        loop {
+            match self.wrangler_once(args)? {
+                Ok(stdout) => return Ok(stdout),
+                Err(detail) if is_transient(&detail) && attempt < LOCAL_ATTEMPTS => {
+                    eprintln!("warning: wrangler kv {what} failed ({detail}); retrying");
+                    std::thread::sleep(std::time::Duration::from_millis(500 << attempt));
+                    attempt += 1;
+                }
+                Err(detail) => return Err(Failure::failed(format!("wrangler kv {what} failed: {detail}"))),
+            }
+        }
+    }
+
+    /// One `wrangler kv <args> --local --persist-to … --binding … -c …` run: stdout, or wrangler's
+    /// own error text when it ran and failed.
+    fn wrangler_once(&self, args: &[&str]) -> Outcome<Result<String, String>> {
         let mut command = Command::new(&self.program[0]);
         command
             .args(&self.program[1..])
@@ -90,11 +113,12 @@ impl LocalKv {
             ))
         })?;
         if !output.status.success() {
-            let detail =
-                wrangler_error(&String::from_utf8_lossy(&output.stderr), &String::from_utf8_lossy(&output.stdout));
-            return Err(Failure::failed(format!("wrangler kv {} failed: {detail}", args[..2].join(" "))));
+            return Ok(Err(wrangler_error(
+                &String::from_utf8_lossy(&output.stderr),
+                &String::from_utf8_lossy(&output.stdout),
+            )));
         }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        Ok(Ok(String::from_utf8_lossy(&output.stdout).into_owned()))
     }
 
     /// Runs a bulk command on a JSON file in a private temporary directory.
@@ -188,6 +212,13 @@ fn parse_json_after<T: serde::de::DeserializeOwned>(stdout: &str, open: char) ->
     }
 }
 
+/// Failures of the local runtime itself rather than of the request: workerd dropping the call
+/// into its KV simulator, or SQLite refusing a second writer for a moment.
+fn is_transient(detail: &str) -> bool {
+    const TRANSIENT: [&str; 4] = ["Network connection lost", "SQLITE_BUSY", "database is locked", "ECONNRESET"];
+    TRANSIENT.iter().any(|marker| detail.contains(marker))
+}
+
 /// The useful part of a wrangler failure: its `[ERROR]` lines without colour codes.
 fn wrangler_error(stderr: &str, stdout: &str) -> String {
     let clean = strip_ansi(&format!("{stderr}\n{stdout}"));
@@ -260,6 +291,21 @@ mod tests {
         let stderr = "\u{1b}[33m▲ \u{1b}[43;33m[\u{1b}[43;30mWARNING\u{1b}[43;33m]\u{1b}[0m beta\n\n\u{1b}[31m✘ \u{1b}[41;31m[\u{1b}[41;97mERROR\u{1b}[41;31m]\u{1b}[0m \u{1b}[1mCould not read file: /x.json\u{1b}[0m\n";
         assert_eq!(wrangler_error(stderr, ""), "Could not read file: /x.json");
         assert_eq!(wrangler_error("", "something odd\n\n"), "something odd");
+    }
+
+    #[test]
+    fn only_runtime_hiccups_are_retried() {
+        let cases = [
+            ("Network connection lost.", true),
+            ("internal error; reference = 1: SQLITE_BUSY: database is locked", true),
+            ("read ECONNRESET", true),
+            ("Could not read file: /x.json", false),
+            ("Unexpected JSON input from \"bulk.json\"", false),
+            ("no output", false),
+        ];
+        for (detail, transient) in cases {
+            assert_eq!(is_transient(detail), transient, "{detail}");
+        }
     }
 
     #[test]
