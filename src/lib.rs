@@ -16,6 +16,7 @@ pub mod route;
 pub mod scope;
 pub mod sigv4;
 pub mod store;
+pub mod throttle;
 pub mod time;
 pub mod token;
 pub mod upstream;

@@ -1,5 +1,5 @@
 //! End to end: the admin CLI against the running edge: a license's whole life, key rotation
-//! under load, `upstream test` diagnoses and `pull-check` as a customer.
+//! under load, abuse limits, `upstream test` diagnoses and `pull-check` as a customer.
 
 mod common;
 
@@ -178,4 +178,103 @@ fn pull_check_goes_through_the_edge_like_a_customer() {
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("expired"), "{text}");
+}
+
+/// The limits in wrangler.toml (`[[ratelimits]]`).
+const SIGN_IN_FAILURES_PER_MINUTE: usize = 20;
+const TOKENS_PER_LICENSE_PER_MINUTE: usize = 1000;
+
+fn assert_too_many(r: &Resp, needle: &str) -> u64 {
+    assert_eq!(r.status, 429, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["errors"][0]["code"], "TOOMANYREQUESTS", "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(needle), "want {needle:?} in {message:?}");
+    let retry_after: u64 = r.header("retry-after").and_then(|v| v.parse().ok()).expect("Retry-After");
+    assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+    retry_after
+}
+
+#[test]
+#[ignore = "needs scripts/dev --background; run by scripts/test"]
+fn failed_sign_ins_are_limited_per_address() {
+    let d = dev();
+    let (_, license) = issue("Abuse Customer", &[]);
+    let mut forged: Vec<String> = license.split('.').map(String::from).collect();
+    forged[3] = "AAAA".repeat(11);
+    let forged = forged.join(".");
+    let url = format!("{}/v2/token?scope=repository:proxy/demo/local/demo/hello:pull", d.url);
+    let attacker = [("cf-connecting-ip", "203.0.113.66")];
+    let with = |ip: &[(&'static str, &'static str)], license: &str| {
+        let auth = basic_auth("c", license);
+        let mut headers = vec![("authorization", auth.as_str())];
+        headers.extend_from_slice(ip);
+        get(&url, &headers)
+    };
+    // The windows are aligned to the clock: twice the limit plus two attempts must cross it once
+    // whatever second the burst starts at.
+    let mut refused = 0;
+    let limited = loop {
+        let r = with(&attacker, &forged);
+        if r.status != 401 {
+            break r;
+        }
+        refused += 1;
+        assert!(refused <= 2 * SIGN_IN_FAILURES_PER_MINUTE + 2, "no limit after {refused} failures");
+    };
+    let at = std::time::Instant::now();
+    let retry_after = assert_too_many(&limited, "too many failed sign-ins");
+    assert!(limited.text().contains("last refusal"), "{}", limited.text());
+    assert!(refused >= SIGN_IN_FAILURES_PER_MINUTE / 2, "limited after only {refused} failures");
+    // While blocked, even a good license from that address waits; other addresses do not.
+    let r = with(&attacker, &license);
+    if at.elapsed().as_secs() + 1 < retry_after {
+        assert_too_many(&r, "too many failed sign-ins");
+    }
+    let r = with(&[("cf-connecting-ip", "203.0.113.67")], &license);
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A client that sent no credentials has not failed a sign-in.
+    for _ in 0..SIGN_IN_FAILURES_PER_MINUTE + 2 {
+        let r = get(&url, &[("cf-connecting-ip", "203.0.113.68")]);
+        assert_eq!(r.status, 401, "{}", r.text());
+    }
+}
+
+#[test]
+#[ignore = "needs scripts/dev --background; run by scripts/test"]
+fn tokens_per_license_are_limited() {
+    let d = dev();
+    let (_, flooded) = issue("Flood Customer", &[]);
+    let url = format!("{}/v2/token?scope=repository:proxy/demo/local/demo/hello:pull", d.url);
+    let stop = Arc::new(AtomicBool::new(false));
+    let issued = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, issued, url, auth) = (stop.clone(), issued.clone(), url.clone(), basic_auth("c", &flooded));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let r = get(&url, &[("authorization", &auth)]);
+                    match r.status {
+                        200 => {
+                            let n = issued.fetch_add(1, Ordering::SeqCst) + 1;
+                            assert!(n <= 2 * TOKENS_PER_LICENSE_PER_MINUTE + 8, "no limit after {n} tokens");
+                        }
+                        _ => {
+                            stop.store(true, Ordering::SeqCst);
+                            return Some(r);
+                        }
+                    }
+                }
+                None
+            })
+        })
+        .collect();
+    let answers: Vec<Resp> = workers.into_iter().filter_map(|w| w.join().unwrap()).collect();
+    let first = answers.first().expect("a worker saw the limit");
+    assert_too_many(first, "Flood Customer");
+    assert!(issued.load(Ordering::SeqCst) >= TOKENS_PER_LICENSE_PER_MINUTE / 2, "limited too early");
+    // Another license is not affected.
+    let (_, other) = issue("Calm Customer", &[]);
+    let (status, body) = token_status(&d, &other, "proxy/demo/local/demo/hello");
+    assert_eq!(status, 200, "{body}");
 }

@@ -337,7 +337,8 @@ fn version_check_and_token_flow() {
 }
 
 fn post_form(url: &str, form: &str) -> Resp {
-    let resp = match ureq::post(url).set("content-type", "application/x-www-form-urlencoded").send_string(form) {
+    let post = ureq::post(url).set("content-type", "application/x-www-form-urlencoded");
+    let resp = match post.set("cf-connecting-ip", &test_client_ip()).send_string(form) {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,
         Err(e) => panic!("POST {url}: {e}"),
@@ -480,4 +481,50 @@ fn warm_requests_read_no_kv() {
         .collect();
     assert!(reads.iter().all(Option::is_some), "DEBUG_HEADERS must be on for the e2e edge");
     assert_eq!(reads[2].as_deref(), Some("0"), "a warm isolate re-read KV: {reads:?}");
+}
+
+#[test]
+#[ignore = "needs scripts/dev --background; run by scripts/test"]
+fn the_edge_log_holds_no_credentials() {
+    let d = demo();
+    let base = &d.dev.url;
+    // Traffic that carries every kind of secret: licenses (Basic, OAuth form, direct Basic,
+    // forged), bearer tokens, and the vendor's credentials for the Basic and Bearer upstreams.
+    let name = d.name("local", "demo/hello");
+    let bearer = d.bearer(&[&name]);
+    get(&format!("{base}/v2/{name}/manifests/1.0"), &[("authorization", &bearer), ("accept", ACCEPT_ALL)]);
+    get(&format!("{base}/v2/{name}/manifests/1.0"), &[("authorization", &basic_auth("x", &d.license))]);
+    let form = format!("grant_type=password&username=x&password={}&scope=repository%3Ademo%3Apull", d.license);
+    assert_eq!(post_form(&format!("{base}/v2/token"), &form).status, 200);
+    let forged = d.license.replacen("pgl1.", "pgl1.x", 1);
+    get(&format!("{base}/v2/token"), &[("authorization", &basic_auth("x", &forged))]);
+    let image = d.dev.image("demo/hello", "1.0");
+    for upstream in ["basic", "bearer"] {
+        let name = d.name(upstream, "demo/hello");
+        let auth = d.bearer(&[&name]);
+        let r = get(&format!("{base}/v2/{name}/manifests/1.0"), &[("authorization", &auth), ("accept", ACCEPT_ALL)]);
+        assert_eq!(r.status, 200, "{upstream}: {}", r.text());
+        assert_eq!(r.digest(), image.digest);
+    }
+
+    let log = std::fs::read_to_string(d.dev.state.join("logs/wrangler.log")).expect("the edge's log");
+    assert!(log.contains("/v2/token"), "the log is the edge's");
+    let root_secret = std::fs::read_to_string(env("PULLGATE_ROOT_SECRET_FILE")).expect("dev vars");
+    let root_secret = root_secret.trim().trim_start_matches("PULLGATE_ROOT_SECRET=").to_string();
+    let secrets = [
+        ("the demo license", d.license.clone()),
+        ("the expired license", env("PULLGATE_LICENSE_EXPIRED")),
+        ("a forged license", forged),
+        ("a Basic header", basic_auth("x", &d.license)),
+        ("a bearer token", bearer.trim_start_matches("Bearer ").to_string()),
+        ("the Basic upstream's password", d.dev.basic_password()),
+        ("the Bearer upstream's password", d.dev.bearer_password()),
+        ("the root secret", root_secret),
+        ("a license or token prefix", "pgl1.".to_string()),
+        ("a license or token prefix", "pgb1.".to_string()),
+    ];
+    for (what, secret) in secrets {
+        assert!(secret.len() >= 5, "{what} is not a meaningful needle");
+        assert!(!log.contains(&secret), "{what} appears in the edge's log");
+    }
 }

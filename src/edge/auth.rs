@@ -35,11 +35,17 @@ fn license_refusal(e: LicenseError) -> RegistryError {
 
 /// Verifies a license: signature and expiry (no storage), then the revocation record (KV,
 /// cached in the isolate for `CONFIG_CACHE_SECONDS`).
+/// Refusals count against the client's address (see `throttle`).
 pub async fn check_license(cfg: &Config<'_>, text: &str) -> Result<license::Claims, RegistryError> {
+    cfg.refuse_blocked_address()?;
     let keys = cfg.signing_keys().await?;
-    let claims = license::verify(text, &keys, cfg.now).map_err(license_refusal)?;
+    let claims = match license::verify(text, &keys, cfg.now) {
+        Ok(claims) => claims,
+        Err(e) => return Err(cfg.failed_sign_in(license_refusal(e)).await),
+    };
     if let Some(r) = cfg.revocation(&claims.id).await? {
-        return Err(license_refusal(LicenseError::Revoked { customer: claims.customer, revoked_at: r.revoked_at }));
+        let revoked = LicenseError::Revoked { customer: claims.customer, revoked_at: r.revoked_at };
+        return Err(cfg.failed_sign_in(license_refusal(revoked)).await);
     }
     Ok(claims)
 }

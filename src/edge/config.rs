@@ -11,7 +11,12 @@ use worker::{console_error, Env};
 use crate::error::{ErrorCode, RegistryError};
 use crate::keys::{KeysetRecord, RootSecret, SigningKeys, ROOT_SECRET_NAME};
 use crate::store::{self, AppRecord, DomainRecord, RevocationRecord, Secret, UpstreamRecord};
+use crate::throttle::{self, Blocklist};
 use crate::upstream::TokenCache;
+
+/// Workers Rate Limiting bindings (`[[ratelimits]]` in wrangler.toml), counted per location.
+const SIGN_IN_FAILURES: &str = "SIGN_IN_FAILURES";
+const TOKEN_ISSUANCE: &str = "TOKEN_ISSUANCE";
 
 /// Deployment settings from `[vars]`.
 pub struct Settings {
@@ -87,6 +92,7 @@ thread_local! {
     static SECRETS: Memo<Option<Rc<Secret>>> = Memo::new();
     static KV_READS: Cell<u64> = const { Cell::new(0) };
     static TOKENS: &'static TokenCache = Box::leak(Box::default());
+    static BLOCKED: RefCell<Blocklist> = RefCell::default();
 }
 
 /// The isolate's upstream token cache.
@@ -104,6 +110,8 @@ pub struct Config<'a> {
     pub env: &'a Env,
     pub settings: Settings,
     pub now: i64,
+    /// `CF-Connecting-IP`, which Cloudflare sets on every request (a client's own is replaced).
+    client_ip: Option<String>,
     /// Customer and license id of an authorized caller, for the access log.
     caller: RefCell<Option<String>>,
 }
@@ -113,8 +121,60 @@ fn not_configured(what: &str) -> RegistryError {
 }
 
 impl<'a> Config<'a> {
-    pub fn new(env: &'a Env, now: i64) -> Self {
-        Config { env, settings: Settings::read(env), now, caller: RefCell::new(None) }
+    pub fn new(env: &'a Env, now: i64, client_ip: Option<String>) -> Self {
+        Config { env, settings: Settings::read(env), now, client_ip, caller: RefCell::new(None) }
+    }
+
+    /// 429 while this client's address is known to be over its failed sign-in limit.
+    pub fn refuse_blocked_address(&self) -> Result<(), RegistryError> {
+        let Some(key) = throttle::address_key(self.client_ip.as_deref()) else { return Ok(()) };
+        match BLOCKED.with(|b| b.borrow().blocked_for(&key, self.now)) {
+            Some(left) => Err(throttle::too_many_failures(None, left)),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a refused license against the client's address; over the limit, the answer
+    /// becomes a 429 and the address is refused at once until the window ends.
+    pub async fn failed_sign_in(&self, refusal: RegistryError) -> RegistryError {
+        if !throttle::is_failed_sign_in(&refusal) {
+            return refusal;
+        }
+        let Some(key) = throttle::address_key(self.client_ip.as_deref()) else { return refusal };
+        if self.within_limit(SIGN_IN_FAILURES, &key).await {
+            return refusal;
+        }
+        let left = throttle::window_remaining(self.now);
+        BLOCKED.with(|b| b.borrow_mut().block(key, self.now + left, self.now));
+        throttle::too_many_failures(Some(&refusal), left)
+    }
+
+    /// Counts one bearer token issued to a license; 429 once it has had its quota this window.
+    pub async fn count_issuance(&self, license_id: &str, customer: &str) -> Result<(), RegistryError> {
+        if self.within_limit(TOKEN_ISSUANCE, &throttle::issuance_key(license_id)).await {
+            Ok(())
+        } else {
+            Err(throttle::too_many_tokens(customer, throttle::window_remaining(self.now)))
+        }
+    }
+
+    /// One hit on a limiter. A missing binding or a failing limiter lets the request through:
+    /// paying customers' pulls matter more than an approximate abuse counter.
+    async fn within_limit(&self, binding: &str, key: &str) -> bool {
+        let limiter = match self.env.rate_limiter(binding) {
+            Ok(limiter) => limiter,
+            Err(e) => {
+                console_error!("rate limiter {binding} unavailable: {e}");
+                return true;
+            }
+        };
+        match limiter.limit(key.to_string()).await {
+            Ok(outcome) => outcome.success,
+            Err(e) => {
+                console_error!("rate limiter {binding} failed: {e}");
+                true
+            }
+        }
     }
 
     pub fn note_caller(&self, customer: &str, license_id: &str) {

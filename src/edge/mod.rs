@@ -18,7 +18,8 @@ use respond::{Origin, API_VERSION_HEADER};
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let origin = origin_of(&req);
-    let cfg = Config::new(&env, transport::now_unix());
+    let client_ip = req.headers().get("cf-connecting-ip").ok().flatten();
+    let cfg = Config::new(&env, transport::now_unix(), client_ip);
     let reads_before = config::kv_reads();
     let result = handle(&cfg, &mut req, &origin).await;
     let mut resp = match result {

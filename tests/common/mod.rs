@@ -211,9 +211,22 @@ fn agent() -> ureq::Agent {
         .build()
 }
 
+/// The client address this test claims: one per test (from its thread's name), in the
+/// benchmarking range 198.18.0.0/15. Locally `wrangler dev` keeps a client's `CF-Connecting-IP`
+/// (Cloudflare replaces it), so each test has its own failed sign-in budget instead of sharing
+/// 127.0.0.1's with every suite.
+pub fn test_client_ip() -> String {
+    let name = std::thread::current().name().unwrap_or("main").to_string();
+    let h = Sha256::digest(name.as_bytes());
+    format!("198.{}.{}.{}", 18 + (h[0] & 1), h[1], h[2])
+}
+
 /// One request; never follows redirects; 4xx/5xx are returned, not errors.
 pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Resp {
     let mut req = agent().request(method, url);
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("cf-connecting-ip")) {
+        req = req.set("cf-connecting-ip", &test_client_ip());
+    }
     for (k, v) in headers {
         req = req.set(k, v);
     }
