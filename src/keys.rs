@@ -21,6 +21,8 @@ use sha2::Sha256;
 
 /// Name of the Worker secret (and of the CLI's environment variable) holding the root secret.
 pub const ROOT_SECRET_NAME: &str = "PULLGATE_ROOT_SECRET";
+/// The Worker secret that holds the replaced root secret while KV is resealed (see `RootKeyring`).
+pub const PREVIOUS_ROOT_SECRET_NAME: &str = "PULLGATE_ROOT_SECRET_PREVIOUS";
 
 const KEK_LABEL: &[u8] = b"pullgate/v1/kv-seal";
 const LICENSE_LABEL: &[u8] = b"pullgate/v1/license";
@@ -141,6 +143,41 @@ impl RootSecret {
     }
 }
 
+/// What opens sealed values: one root secret (the CLI), or the Worker's keyring.
+pub trait Unseal {
+    fn unseal(&self, context: &str, sealed: &Sealed) -> Result<Vec<u8>, KeyError>;
+}
+
+impl Unseal for RootSecret {
+    fn unseal(&self, context: &str, sealed: &Sealed) -> Result<Vec<u8>, KeyError> {
+        self.open(context, sealed)
+    }
+}
+
+/// The Worker's root secrets. A root-secret rotation gives the Worker the new secret as
+/// `PULLGATE_ROOT_SECRET` and the old one as `PULLGATE_ROOT_SECRET_PREVIOUS` before KV is
+/// resealed, so every record opens before, during and after the reseal; then the old one goes.
+#[derive(Debug, Clone)]
+pub struct RootKeyring {
+    current: RootSecret,
+    previous: Option<RootSecret>,
+}
+
+impl RootKeyring {
+    pub fn new(current: RootSecret, previous: Option<RootSecret>) -> Self {
+        RootKeyring { current, previous }
+    }
+}
+
+impl Unseal for RootKeyring {
+    fn unseal(&self, context: &str, sealed: &Sealed) -> Result<Vec<u8>, KeyError> {
+        match (self.current.open(context, sealed), &self.previous) {
+            (Err(KeyError::Unseal), Some(previous)) => previous.open(context, sealed),
+            (result, _) => result,
+        }
+    }
+}
+
 const SEAL_ALG: &str = "xchacha20poly1305";
 
 /// A secret encrypted with the root secret's KEK, as stored in KV.
@@ -236,10 +273,10 @@ pub struct SigningKeys {
 }
 
 impl SigningKeys {
-    pub fn open(root: &RootSecret, record: &KeysetRecord) -> Result<Self, KeyError> {
+    pub fn open(root: &impl Unseal, record: &KeysetRecord) -> Result<Self, KeyError> {
         let mut keys = Vec::with_capacity(record.keys.len());
         for k in &record.keys {
-            let secret = root.open(&KeysetRecord::seal_context(&k.kid), &k.secret)?;
+            let secret = root.unseal(&KeysetRecord::seal_context(&k.kid), &k.secret)?;
             if secret.len() != 32 {
                 return Err(KeyError::Malformed("signing key length"));
             }
@@ -296,6 +333,34 @@ mod tests {
 
     fn root() -> RootSecret {
         RootSecret::parse(&"11".repeat(32)).unwrap()
+    }
+
+    #[test]
+    fn the_keyring_opens_with_the_current_or_the_previous_secret() {
+        let (old, new, other) =
+            (root(), RootSecret::parse(&"22".repeat(32)).unwrap(), RootSecret::parse(&"33".repeat(32)).unwrap());
+        let by_old = old.seal("ctx", b"sealed before", [1; 24]);
+        let by_new = new.seal("ctx", b"sealed after", [2; 24]);
+        let rotating = RootKeyring::new(new.clone(), Some(old.clone()));
+        let rotated = RootKeyring::new(new.clone(), None);
+        type Case<'a> = (&'a RootKeyring, &'a Sealed, &'a str, Result<&'a [u8], KeyError>);
+        let cases: [Case<'_>; 7] = [
+            (&rotating, &by_old, "ctx", Ok(b"sealed before")),
+            (&rotating, &by_new, "ctx", Ok(b"sealed after")),
+            (&rotated, &by_new, "ctx", Ok(b"sealed after")),
+            (&rotated, &by_old, "ctx", Err(KeyError::Unseal)),
+            // The context still binds, whichever secret is tried.
+            (&rotating, &by_old, "other-ctx", Err(KeyError::Unseal)),
+            (&rotating, &by_new, "other-ctx", Err(KeyError::Unseal)),
+            (&RootKeyring::new(other, Some(new.clone())), &by_old, "ctx", Err(KeyError::Unseal)),
+        ];
+        for (i, (keyring, sealed, context, want)) in cases.into_iter().enumerate() {
+            assert_eq!(keyring.unseal(context, sealed), want.map(<[u8]>::to_vec), "case {i}");
+        }
+        // A malformed value is reported as such, not retried as a wrong secret.
+        let mut bad = by_old.clone();
+        bad.alg = "rot13".into();
+        assert_eq!(rotating.unseal("ctx", &bad), Err(KeyError::Malformed("sealed value (unknown algorithm)")));
     }
 
     /// RFC 4231 HMAC-SHA256 test cases 1-4, 6 and 7.

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{KeyError, RootSecret, Sealed};
+use crate::keys::{KeyError, Sealed, Unseal};
 
 /// The KV binding name in `wrangler.toml`.
 pub const KV_BINDING: &str = "PULLGATE_KV";
@@ -230,9 +230,9 @@ impl CredentialRecord {
     }
 
     /// Opens the sealed secret; `None` for anonymous upstreams.
-    pub fn open(&self, root: &RootSecret, app: &str, endpoint: &str) -> Result<Option<Secret>, KeyError> {
+    pub fn open(&self, root: &impl Unseal, app: &str, endpoint: &str) -> Result<Option<Secret>, KeyError> {
         let Some(sealed) = &self.sealed else { return Ok(None) };
-        let json = root.open(&Self::seal_context(app, endpoint), sealed)?;
+        let json = root.unseal(&Self::seal_context(app, endpoint), sealed)?;
         serde_json::from_slice(&json).map(Some).map_err(|_| KeyError::Malformed("credential"))
     }
 }
@@ -296,6 +296,7 @@ pub struct RevocationRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::RootSecret;
 
     fn upstream(endpoint: &str, alias: Option<&str>) -> UpstreamRecord {
         UpstreamRecord {

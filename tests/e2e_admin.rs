@@ -278,3 +278,155 @@ fn tokens_per_license_are_limited() {
     let (status, body) = token_status(&d, &other, "proxy/demo/local/demo/hello");
     assert_eq!(status, 200, "{body}");
 }
+
+/// Another `wrangler dev` of the real Worker, on its own copy of the KV and its own secrets;
+/// its whole process group is stopped on drop.
+struct Edge {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Edge {
+    fn start(kv: &std::path::Path, env_file: &std::path::Path, log: &std::path::Path) -> Edge {
+        use std::os::unix::process::CommandExt;
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let base: u16 = env("PULLGATE_PORT_BASE").parse().expect("PULLGATE_PORT_BASE");
+        let (port, inspector) = (base + 30, base + 31);
+        let bin = repo.join("node_modules/.bin");
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+        let log = std::fs::File::create(log).expect("edge log");
+        let child = Command::new(bin.join("wrangler"))
+            .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string(), "--inspector-port", &inspector.to_string()])
+            .arg("--persist-to")
+            .arg(kv)
+            .arg("--env-file")
+            .arg(env_file)
+            .args(["--var", "ALLOW_INSECURE_UPSTREAMS:true", "--var", "CONFIG_CACHE_SECONDS:1"])
+            .arg("--show-interactive-dev-session=false")
+            .current_dir(repo)
+            .env("PATH", path)
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("WRANGLER_SEND_METRICS", "false")
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("wrangler dev");
+        let edge = Edge { child, url: format!("http://127.0.0.1:{port}") };
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            if ureq::get(&format!("{}/v2/", edge.url)).call().is_err_and(|e| matches!(e, ureq::Error::Status(401, _))) {
+                return edge;
+            }
+            assert!(std::time::Instant::now() < deadline, "the second edge did not start");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// Token + manifest through the upstream with Basic credentials: needs the signing keys and
+    /// the sealed upstream credential to open.
+    fn pull_status(&self, license: &str) -> (u16, String) {
+        let name = "proxy/demo/basic/demo/hello";
+        let t = get(
+            &format!("{}/v2/token?scope=repository:{name}:pull", self.url),
+            &[("authorization", &basic_auth("c", license))],
+        );
+        if t.status != 200 {
+            return (t.status, t.text());
+        }
+        let bearer = format!("Bearer {}", t.json()["token"].as_str().unwrap_or_default());
+        let r = get(
+            &format!("{}/v2/{name}/manifests/1.0", self.url),
+            &[("authorization", &bearer), ("accept", ACCEPT_ALL)],
+        );
+        (r.status, r.text())
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        // Our own process group only; a pgid of 0 or 1 would widen kill(-pgid) to everything.
+        let Ok(pgid) = i32::try_from(self.child.id()) else { return };
+        if pgid > 1 {
+            unsafe {
+                libc::kill(-pgid, libc::SIGTERM);
+            }
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs scripts/dev --background; run by scripts/test"]
+fn the_root_secret_rotates_without_a_failed_pull() {
+    let d = dev();
+    let license = env("PULLGATE_LICENSE");
+    let dir = temp_dir("root-rotation");
+    let kv = dir.join("kv");
+    copy_dir(&d.state.join("kv"), &kv);
+    let old_file = env("PULLGATE_ROOT_SECRET_FILE");
+    let old =
+        std::fs::read_to_string(&old_file).unwrap().trim().trim_start_matches("PULLGATE_ROOT_SECRET=").to_string();
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pullgate"))
+            .args(args)
+            .env("PULLGATE_LOCAL_STATE", &kv)
+            .env("PULLGATE_ROOT_SECRET_FILE", &old_file)
+            .output()
+            .expect("pullgate");
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "pullgate {args:?}: {text}");
+        text
+    };
+    let new_file = dir.join("new.secret");
+    let steps = cli(&["key", "new-root-secret", "--out", new_file.to_str().unwrap()]);
+    assert!(steps.contains("PULLGATE_ROOT_SECRET_PREVIOUS"), "{steps}");
+    let new = std::fs::read_to_string(&new_file).unwrap().trim().to_string();
+    let secrets = |name: &str, lines: &[(&str, &str)]| {
+        let path = dir.join(name);
+        std::fs::write(&path, lines.iter().map(|(k, v)| format!("{k}={v}\n")).collect::<String>()).unwrap();
+        path
+    };
+
+    // During the rotation the Worker has both; everything in KV is still sealed with the old one.
+    let both = secrets("both.vars", &[("PULLGATE_ROOT_SECRET", &new), ("PULLGATE_ROOT_SECRET_PREVIOUS", &old)]);
+    let edge = Edge::start(&kv, &both, &dir.join("edge-both.log"));
+    let (status, body) = edge.pull_status(&license);
+    assert_eq!(status, 200, "before the reseal: {body}");
+    let report = cli(&["--json", "key", "reseal", "--new-root-secret-file", new_file.to_str().unwrap()]);
+    let report: serde_json::Value = serde_json::from_str(report.trim()).expect("reseal --json");
+    assert!(report["signing_keys"].as_u64().unwrap() >= 1, "{report}");
+    assert!(report["credentials"].as_u64().unwrap() >= 1, "{report}");
+    std::thread::sleep(Duration::from_secs(2));
+    let (status, body) = edge.pull_status(&license);
+    assert_eq!(status, 200, "after the reseal: {body}");
+    drop(edge);
+
+    // Afterwards the new secret alone opens everything, and licenses issued before still work.
+    let only_new = secrets("new.vars", &[("PULLGATE_ROOT_SECRET", &new)]);
+    let edge = Edge::start(&kv, &only_new, &dir.join("edge-new.log"));
+    let (status, body) = edge.pull_status(&license);
+    assert_eq!(status, 200, "with the new secret alone: {body}");
+    drop(edge);
+
+    // The old secret alone no longer opens anything: a clear 503, not a 500.
+    let only_old = secrets("old.vars", &[("PULLGATE_ROOT_SECRET", &old)]);
+    let edge = Edge::start(&kv, &only_old, &dir.join("edge-old.log"));
+    let (status, body) = edge.pull_status(&license);
+    assert_eq!(status, 503, "with the old secret alone: {body}");
+    assert!(body.contains("UNAVAILABLE") && body.contains("signing keys do not open"), "{body}");
+}

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use worker::{console_error, Env};
 
 use crate::error::{ErrorCode, RegistryError};
-use crate::keys::{KeysetRecord, RootSecret, SigningKeys, ROOT_SECRET_NAME};
+use crate::keys::{KeysetRecord, RootKeyring, RootSecret, SigningKeys, PREVIOUS_ROOT_SECRET_NAME, ROOT_SECRET_NAME};
 use crate::store::{self, AppRecord, DomainRecord, RevocationRecord, Secret, UpstreamRecord};
 use crate::throttle::{self, Blocklist};
 use crate::upstream::TokenCache;
@@ -212,9 +212,17 @@ impl<'a> Config<'a> {
             .map_err(|e| RegistryError::internal(format!("kv record {key} is malformed: {e}")))
     }
 
-    pub fn root_secret(&self) -> Result<RootSecret, RegistryError> {
+    /// The root secret, and the previous one while a root-secret rotation is under way.
+    pub fn root_keyring(&self) -> Result<RootKeyring, RegistryError> {
         let text = self.env.secret(ROOT_SECRET_NAME).map_err(|_| not_configured("root secret missing"))?;
-        RootSecret::parse(&text.to_string()).map_err(|_| not_configured("root secret malformed"))
+        let current = RootSecret::parse(&text.to_string()).map_err(|_| not_configured("root secret malformed"))?;
+        let previous = match self.env.secret(PREVIOUS_ROOT_SECRET_NAME) {
+            Ok(text) => Some(
+                RootSecret::parse(&text.to_string()).map_err(|_| not_configured("previous root secret malformed"))?,
+            ),
+            Err(_) => None,
+        };
+        Ok(RootKeyring::new(current, previous))
     }
 
     /// The app bound to a custom domain, `None` for unknown hosts.
@@ -259,7 +267,7 @@ impl<'a> Config<'a> {
             .kv_json(store::KEYSET_KEY)
             .await?
             .ok_or_else(|| not_configured("no signing keys: run `pullgate key init`"))?;
-        let keys = SigningKeys::open(&self.root_secret()?, &record).map_err(|e| {
+        let keys = SigningKeys::open(&self.root_keyring()?, &record).map_err(|e| {
             console_error!("signing keys do not open: {e}");
             not_configured("signing keys do not open with the root secret")
         })?;
@@ -276,7 +284,7 @@ impl<'a> Config<'a> {
         if let Some(v) = SECRETS.with(|m| m.get(&key, self.now, ttl)) {
             return Ok(v);
         }
-        let secret = upstream.credential.open(&self.root_secret()?, app, &upstream.endpoint).map_err(|e| {
+        let secret = upstream.credential.open(&self.root_keyring()?, app, &upstream.endpoint).map_err(|e| {
             console_error!("credential for {app} {} does not open: {e}", upstream.endpoint);
             RegistryError::upstream(
                 502,

@@ -286,6 +286,18 @@ pub enum KeyCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Start a root-secret rotation: write a new root secret to FILE and print the steps.
+    NewRootSecret {
+        /// Where to write it (mode 600; never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Reseal the signing keys and every upstream credential with a new root secret.
+    Reseal {
+        /// The new root secret (hex, or a PULLGATE_ROOT_SECRET=<hex> line).
+        #[arg(long, value_name = "FILE")]
+        new_root_secret_file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

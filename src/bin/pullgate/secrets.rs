@@ -46,6 +46,15 @@ pub fn configured_root() -> Outcome<Option<ConfiguredRoot>> {
     Ok(Some(ConfiguredRoot { secret, source: format!("{ENV_ROOT_SECRET_FILE} ({path})") }))
 }
 
+/// A root secret from a file (bare hex, or a `PULLGATE_ROOT_SECRET=<hex>` line).
+pub fn read_root_secret_file(path: &Path) -> Outcome<RootSecret> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::usage(format!("{}: cannot read it: {e}", path.display())))?;
+    let hex = root_secret_from_file_text(&text)
+        .ok_or_else(|| Failure::usage(format!("{}: no root secret in it", path.display())))?;
+    RootSecret::parse(&hex).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
+}
+
 fn root_secret_from_file_text(text: &str) -> Option<String> {
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
         let line = line.strip_prefix("export ").unwrap_or(line);

@@ -1,4 +1,5 @@
-//! `pullgate key init|rotate|list|retire`: the root secret and the `keys` record of signing keys.
+//! `pullgate key init|rotate|list|retire|new-root-secret|reseal`: the root secret and the `keys`
+//! record of signing keys.
 //!
 //! ```text
 //! init:    (root secret) + k1 active
@@ -6,11 +7,23 @@
 //! rotate:  k1 retiring, k2 active     k2 signs; k1 still verifies what it signed
 //! retire:  k2 active                  once nothing k1 signed is still valid
 //! ```
+//!
+//! A root-secret rotation keeps every signing key (so every license stays valid) and every
+//! upstream credential; only their sealing changes:
+//!
+//! ```text
+//! new-root-secret:  new secret in a file
+//! (vendor)          Worker: ROOT_SECRET = new, ROOT_SECRET_PREVIOUS = old   opens both sealings
+//! reseal:           KV resealed with new (one bulk write)
+//! (vendor)          after propagation, delete ROOT_SECRET_PREVIOUS
+//! ```
 
 use std::path::Path;
 
-use pullgate::keys::{KeyRecord, KeyState, KeysetRecord, RootSecret, ROOT_SECRET_NAME};
-use pullgate::store::{self, LicenseRecord, RevocationRecord, KEYSET_KEY};
+use pullgate::keys::{
+    KeyRecord, KeyState, KeysetRecord, RootSecret, Sealed, PREVIOUS_ROOT_SECRET_NAME, ROOT_SECRET_NAME,
+};
+use pullgate::store::{self, AppRecord, CredentialRecord, LicenseRecord, RevocationRecord, KEYSET_KEY};
 use serde::Serialize;
 
 use super::{open_keyset, Ctx};
@@ -28,6 +41,8 @@ pub fn run(ctx: &Ctx, command: KeyCommand) -> Outcome<()> {
         KeyCommand::Rotate { force } => rotate(ctx, force),
         KeyCommand::List => list(ctx),
         KeyCommand::Retire { kid, force } => retire(ctx, &kid, force),
+        KeyCommand::NewRootSecret { out } => new_root_secret(ctx, &out),
+        KeyCommand::Reseal { new_root_secret_file } => reseal(ctx, &new_root_secret_file),
     }
 }
 
@@ -292,6 +307,127 @@ fn retire(ctx: &Ctx, kid: &str, force: bool) -> Outcome<()> {
         if !live.is_empty() {
             text.push_str(&format!("\n{} license(s) signed by it stopped working (--force).", live.len()));
         }
+        text
+    })
+}
+
+fn new_root_secret(ctx: &Ctx, out: &Path) -> Outcome<()> {
+    let current = secrets::require_root()?;
+    secrets::write_private_file(out, &RootSecret::from_bytes(secrets::random_bytes::<32>()?).to_hex())?;
+    let json = serde_json::json!({ "root_secret_file": out.display().to_string() });
+    ctx.out.result(&json, || {
+        format!(
+            "A new root secret was written to {new} (mode 600). The current one is {current}.\n\
+             1. Give the Worker both, the new one as current (no request fails meanwhile):\n\
+             \x20    npx wrangler secret put {PREVIOUS_ROOT_SECRET_NAME}   # paste the current root secret\n\
+             \x20    npx wrangler secret put {ROOT_SECRET_NAME} < {new}\n\
+             2. Reseal what KV holds:  pullgate key reseal --new-root-secret-file {new}\n\
+             3. After KV propagation and CONFIG_CACHE_SECONDS (a few minutes):\n\
+             \x20    npx wrangler secret delete {PREVIOUS_ROOT_SECRET_NAME}\n\
+             \x20    export {ENV_ROOT_SECRET_FILE}={new}",
+            new = out.display(),
+            current = current.source
+        )
+    })
+}
+
+/// Counts of a reseal, for the report.
+#[derive(Default, Serialize)]
+struct ResealReport {
+    signing_keys: usize,
+    credentials: usize,
+    already_resealed: usize,
+}
+
+/// The value sealed again with `new` under the same context, or `None` when it already opens
+/// with `new` (a reseal that ran before). Anything else is an error, before anything is written.
+fn reseal_value(
+    current: &RootSecret,
+    new: &RootSecret,
+    context: &str,
+    sealed: &Sealed,
+    what: &str,
+) -> Outcome<Option<Sealed>> {
+    match current.open(context, sealed) {
+        Ok(plain) => Ok(Some(new.seal(context, &plain, secrets::random_bytes::<24>()?))),
+        Err(_) if new.open(context, sealed).is_ok() => Ok(None),
+        Err(e) => Err(Failure::failed(format!("{what} opens with neither the configured nor the new root secret: {e}"))
+            .hint(format!("configure the root secret it was sealed with ({ROOT_SECRET_NAME} or {ENV_ROOT_SECRET_FILE}); nothing was written"))),
+    }
+}
+
+fn reseal(ctx: &Ctx, new_file: &Path) -> Outcome<()> {
+    let current = secrets::require_root()?;
+    let new = secrets::read_root_secret_file(new_file)?;
+    if new.to_hex() == current.secret.to_hex() {
+        return Err(Failure::usage(format!(
+            "{} holds the configured root secret ({}); pass the new one",
+            new_file.display(),
+            current.source
+        )));
+    }
+    let kv = ctx.kv()?;
+    let mut report = ResealReport::default();
+    let mut writes = Vec::new();
+
+    let mut keyset = load_keyset(kv)?;
+    let mut keyset_changed = false;
+    for key in &mut keyset.keys {
+        let context = KeysetRecord::seal_context(&key.kid);
+        match reseal_value(&current.secret, &new, &context, &key.secret, &format!("signing key {}", key.kid))? {
+            Some(sealed) => {
+                key.secret = sealed;
+                keyset_changed = true;
+                report.signing_keys += 1;
+            }
+            None => report.already_resealed += 1,
+        }
+    }
+    if keyset_changed {
+        writes.push((KEYSET_KEY.to_string(), kv::encode(&keyset)?));
+    }
+
+    let loaded = kv::load_prefixes(kv, &[store::APP_PREFIX])?;
+    let apps: Vec<AppRecord> = kv::records(&loaded, store::APP_PREFIX)?;
+    for mut app in apps {
+        let mut changed = false;
+        for upstream in &mut app.upstreams {
+            let Some(sealed) = &upstream.credential.sealed else { continue };
+            let context = CredentialRecord::seal_context(&app.slug, &upstream.endpoint);
+            let what = format!("the credential of app {} upstream {}", app.slug, upstream.display_name());
+            match reseal_value(&current.secret, &new, &context, sealed, &what)? {
+                Some(sealed) => {
+                    upstream.credential.sealed = Some(sealed);
+                    changed = true;
+                    report.credentials += 1;
+                }
+                None => report.already_resealed += 1,
+            }
+        }
+        if changed {
+            writes.push((store::app_key(&app.slug), kv::encode(&app)?));
+        }
+    }
+    // One bulk write: the edge never sees half a reseal (it opens both sealings anyway).
+    if !writes.is_empty() {
+        kv.put_many(&writes)?;
+    }
+    ctx.out.result(&report, || {
+        let mut text = format!(
+            "resealed {} signing key(s) and {} upstream credential(s) with {}",
+            report.signing_keys,
+            report.credentials,
+            new_file.display()
+        );
+        if report.already_resealed > 0 {
+            text.push_str(&format!(" ({} already were)", report.already_resealed));
+        }
+        text.push_str(&format!(
+            ".\nOnce KV has propagated (a minute plus CONFIG_CACHE_SECONDS), finish with:\n\
+             \x20 npx wrangler secret delete {PREVIOUS_ROOT_SECRET_NAME}\n\
+             \x20 export {ENV_ROOT_SECRET_FILE}={}",
+            new_file.display()
+        ));
         text
     })
 }

@@ -3,7 +3,7 @@
 use pullgate::keys::SigningKeys;
 
 use super::*;
-use crate::commands::test_support::{ctx, snapshot, with_root, ROOT_HEX};
+use crate::commands::test_support::{ctx, snapshot, with_root, NOW, ROOT_HEX};
 
 fn keyset(ctx: &Ctx) -> KeysetRecord {
     serde_json::from_str(&snapshot(ctx)["keys"]).unwrap()
@@ -89,4 +89,141 @@ fn bad_input_writes_nothing() {
     assert!(retire(&ctx, "bogus", false).is_err());
     assert!(retire(&ctx, "k00000000", false).is_err());
     assert!(snapshot(&ctx).is_empty());
+}
+
+/// A store with a keyset (one retiring, one active key) and an app with a sealed credential and
+/// an anonymous upstream, all under `ROOT_HEX`.
+fn sealed_store() -> Ctx {
+    with_root();
+    let ctx = ctx();
+    init(&ctx, None).unwrap();
+    rotate(&ctx, false).unwrap();
+    rotate(&ctx, true).unwrap();
+    let root = RootSecret::parse(ROOT_HEX).unwrap();
+    let secret = store::Secret::Password { username: "vendor".into(), password: "hunter2".into() };
+    let endpoint = "https://registry.example.com";
+    let sealed =
+        root.seal(&CredentialRecord::seal_context("acme", endpoint), &serde_json::to_vec(&secret).unwrap(), [9; 24]);
+    let upstream = |endpoint: &str, sealed: Option<Sealed>| store::UpstreamRecord {
+        endpoint: endpoint.into(),
+        alias: None,
+        repos: vec![],
+        credential: CredentialRecord { kind: store::CredentialKind::Basic, identity: Some("vendor".into()), sealed },
+        insecure: false,
+        auth_endpoint: None,
+    };
+    let app = AppRecord {
+        v: 1,
+        slug: "acme".into(),
+        name: "Acme".into(),
+        blob_mode: Default::default(),
+        created_at: 0,
+        upstreams: vec![upstream(endpoint, Some(sealed)), upstream("https://mcr.microsoft.com", None)],
+    };
+    ctx.kv().unwrap().put_many(&[(store::app_key("acme"), kv::encode(&app).unwrap())]).unwrap();
+    ctx
+}
+
+fn root_file(name: &str, content: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("pullgate-root-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+#[test]
+fn reseal_moves_keys_and_credentials_to_the_new_root_and_keeps_licenses_valid() {
+    let ctx = sealed_store();
+    let old = RootSecret::parse(ROOT_HEX).unwrap();
+    let new_hex = "22".repeat(32);
+    let new = RootSecret::parse(&new_hex).unwrap();
+    let keys_before = SigningKeys::open(&old, &keyset(&ctx)).unwrap();
+    let signer = keys_before.signer().unwrap().clone();
+    let license = pullgate::license::issue(
+        &pullgate::license::Claims {
+            id: "lic_000000000000000000000001".into(),
+            app: "acme".into(),
+            customer: "globex".into(),
+            issued_at: NOW,
+            expires_at: NOW + 1000,
+            images: vec![],
+        },
+        &signer,
+    );
+
+    let path = root_file("new", &format!("PULLGATE_ROOT_SECRET={new_hex}\n"));
+    reseal(&ctx, &path).unwrap();
+    let after = snapshot(&ctx);
+    // Keys: the same kids, states and material, sealed anew.
+    let keys_after = SigningKeys::open(&new, &keyset(&ctx)).unwrap();
+    assert!(SigningKeys::open(&old, &keyset(&ctx)).is_err(), "still sealed with the old root");
+    assert_eq!(format!("{keys_before:?}"), format!("{keys_after:?}"));
+    let claims = pullgate::license::verify(&license, &keys_after, NOW).unwrap();
+    assert_eq!(claims.customer, "globex");
+    // Credentials: open with the new root only; the anonymous upstream is untouched.
+    let app: AppRecord = serde_json::from_str(&after["app:acme"]).unwrap();
+    let credential = &app.upstreams[0].credential;
+    assert!(credential.open(&old, "acme", "https://registry.example.com").is_err());
+    assert_eq!(
+        credential.open(&new, "acme", "https://registry.example.com").unwrap(),
+        Some(store::Secret::Password { username: "vendor".into(), password: "hunter2".into() })
+    );
+    assert_eq!(app.upstreams[1].credential.sealed, None);
+    // The Worker's keyring during the rotation opens both sealings.
+    let keyring = pullgate::keys::RootKeyring::new(new.clone(), Some(old.clone()));
+    assert!(SigningKeys::open(&keyring, &keyset(&ctx)).is_ok());
+
+    // Running it again changes nothing.
+    reseal(&ctx, &path).unwrap();
+    assert_eq!(snapshot(&ctx), after);
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn reseal_refuses_bad_input_and_writes_nothing() {
+    let ctx = sealed_store();
+    let before = snapshot(&ctx);
+    let same = root_file("same", ROOT_HEX);
+    let short = root_file("short", "abcd");
+    let empty = root_file("empty", "# nothing\n");
+    let missing = std::env::temp_dir().join("pullgate-root-does-not-exist");
+    let cases = [
+        (same.clone(), "holds the configured root secret"),
+        (short.clone(), "64 hexadecimal characters"),
+        (empty.clone(), "no root secret in it"),
+        (missing, "cannot read it"),
+    ];
+    for (path, needle) in cases {
+        let err = reseal(&ctx, &path).unwrap_err();
+        assert!(err.message.contains(needle), "{}: {err}", path.display());
+        assert_eq!(snapshot(&ctx), before, "{}", path.display());
+    }
+    // A record sealed with a third secret: nothing is written, not even the keyset.
+    let stranger = RootSecret::parse(&"33".repeat(32)).unwrap();
+    let mut app: AppRecord = serde_json::from_str(&before["app:acme"]).unwrap();
+    let context = CredentialRecord::seal_context("acme", "https://registry.example.com");
+    app.upstreams[0].credential.sealed = Some(stranger.seal(&context, b"{}", [4; 24]));
+    ctx.kv().unwrap().put_many(&[(store::app_key("acme"), kv::encode(&app).unwrap())]).unwrap();
+    let before = snapshot(&ctx);
+    let new = root_file("new2", &"22".repeat(32));
+    let err = reseal(&ctx, &new).unwrap_err();
+    assert!(err.message.contains("opens with neither") && err.message.contains("acme"), "{err}");
+    assert_eq!(snapshot(&ctx), before);
+    for path in [same, short, empty, new] {
+        std::fs::remove_file(path).unwrap();
+    }
+}
+
+#[test]
+fn new_root_secret_writes_a_private_file_once() {
+    with_root();
+    let ctx = ctx();
+    let path = std::env::temp_dir().join(format!("pullgate-root-{}-fresh", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    new_root_secret(&ctx, &path).unwrap();
+    let written = crate::secrets::read_root_secret_file(&path).unwrap();
+    assert_ne!(written.to_hex(), ROOT_HEX);
+    assert!(new_root_secret(&ctx, &path).unwrap_err().message.contains("already exists"));
+    assert_eq!(crate::secrets::read_root_secret_file(&path).unwrap().to_hex(), written.to_hex());
+    std::fs::remove_file(path).unwrap();
 }
