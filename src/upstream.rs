@@ -740,9 +740,16 @@ pub fn classify(resource: Resource, head: &Head, up: &Upstream<'_>, what: &str) 
                     (ErrorCode::ManifestUnknown, format!("manifest {what} is not known to {upstream}"))
                 }
                 Resource::Blob => (ErrorCode::BlobUnknown, format!("blob {what} is not known to {upstream}")),
-                Resource::Tags | Resource::Referrers => {
-                    (ErrorCode::NameUnknown, format!("repository {what} is not known to {upstream}"))
-                }
+                Resource::Tags => (ErrorCode::NameUnknown, format!("repository {what} is not known to {upstream}")),
+                // A registry with the referrers API never answers it 404 (spec v1.1), so this is
+                // "not offered" (or no such repository); 404 is what makes clients fall back.
+                Resource::Referrers => (
+                    ErrorCode::Unsupported,
+                    format!(
+                        "{upstream} does not offer the referrers API for {what} (or does not know the repository); \
+                         clients fall back to the sha256-<hex> tag schema"
+                    ),
+                ),
             };
             RegistryError::new(404, code, message)
         }

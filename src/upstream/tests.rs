@@ -341,6 +341,7 @@ fn classify_table() {
         (Resource::Manifest, 404, None, Some((404, ErrorCode::ManifestUnknown, None))),
         (Resource::Blob, 404, None, Some((404, ErrorCode::BlobUnknown, None))),
         (Resource::Tags, 404, None, Some((404, ErrorCode::NameUnknown, None))),
+        (Resource::Referrers, 404, None, Some((404, ErrorCode::Unsupported, None))),
         (Resource::Manifest, 401, None, Some((502, ErrorCode::Unavailable, None))),
         (Resource::Manifest, 403, None, Some((502, ErrorCode::Unavailable, None))),
         (Resource::Manifest, 429, Some("17"), Some((429, ErrorCode::TooManyRequests, Some(17)))),
