@@ -5,6 +5,7 @@
 //! every failure becoming a `error::RegistryError`. Only `edge` touches the Workers runtime.
 
 pub mod access;
+pub mod access_log;
 pub mod challenge;
 pub mod envelope;
 pub mod error;

@@ -485,7 +485,7 @@ fn warm_requests_read_no_kv() {
 
 #[test]
 #[ignore = "needs scripts/dev --background; run by scripts/test"]
-fn the_edge_log_holds_no_credentials() {
+fn the_access_log_says_who_pulled_what_and_holds_no_credentials() {
     let d = demo();
     let base = &d.dev.url;
     // Traffic that carries every kind of secret: licenses (Basic, OAuth form, direct Basic,
@@ -507,8 +507,28 @@ fn the_edge_log_holds_no_credentials() {
         assert_eq!(r.digest(), image.digest);
     }
 
+    // Who pulled what: the customer, the image and reference, and the outcome.
+    let records = d.dev.access_log();
+    let pulled = records
+        .iter()
+        .rev()
+        .find(|r| r["action"] == "manifest" && r["image"] == d.name("basic", "demo/hello").as_str())
+        .expect("a record of the manifest pull");
+    assert_eq!(pulled["reference"], "1.0");
+    assert_eq!((pulled["status"].as_u64(), pulled["outcome"].as_str()), (Some(200), Some("ok")));
+    assert_eq!(pulled["customer"], "Demo Customer");
+    assert!(pulled["license"].as_str().is_some_and(|l| l.starts_with("lic_")), "{pulled}");
+    assert_eq!(pulled["bytes"].as_u64(), Some(image.size));
+    let refused = records
+        .iter()
+        .rev()
+        .find(|r| r["action"] == "token" && r["status"] == 401)
+        .expect("a record of the forged sign-in");
+    assert_eq!((refused["outcome"].as_str(), refused["error"].as_str()), (Some("refused"), Some("UNAUTHORIZED")));
+    assert!(refused.get("customer").is_none(), "{refused}");
+
     let log = std::fs::read_to_string(d.dev.state.join("logs/wrangler.log")).expect("the edge's log");
-    assert!(log.contains("/v2/token"), "the log is the edge's");
+    assert!(log.contains("\"action\":\"token\""), "the log is the edge's");
     let root_secret = std::fs::read_to_string(env("PULLGATE_ROOT_SECRET_FILE")).expect("dev vars");
     let root_secret = root_secret.trim().trim_start_matches("PULLGATE_ROOT_SECRET=").to_string();
     let secrets = [

@@ -113,7 +113,7 @@ pub struct Config<'a> {
     /// `CF-Connecting-IP`, which Cloudflare sets on every request (a client's own is replaced).
     client_ip: Option<String>,
     /// Customer and license id of an authorized caller, for the access log.
-    caller: RefCell<Option<String>>,
+    caller: RefCell<Option<(String, String)>>,
 }
 
 fn not_configured(what: &str) -> RegistryError {
@@ -178,11 +178,12 @@ impl<'a> Config<'a> {
     }
 
     pub fn note_caller(&self, customer: &str, license_id: &str) {
-        *self.caller.borrow_mut() = Some(format!("{customer} ({license_id})"));
+        *self.caller.borrow_mut() = Some((customer.to_string(), license_id.to_string()));
     }
 
-    pub fn caller(&self) -> String {
-        self.caller.borrow().clone().unwrap_or_else(|| "-".into())
+    /// Customer and license id of the authorized caller, if the request got that far.
+    pub fn caller(&self) -> Option<(String, String)> {
+        self.caller.borrow().clone()
     }
 
     async fn kv_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, RegistryError> {

@@ -100,6 +100,7 @@ pub async fn token(cfg: &Config<'_>, req: &mut Request, origin: &Origin) -> Resu
             claims.customer
         )));
     }
+    cfg.note_caller(&claims.customer, &claims.id);
     cfg.count_issuance(&claims.id, &claims.customer).await?;
     let requested = scope::parse_all(scopes.iter().map(String::as_str))
         .map_err(|e| bad_token_request(&format!("invalid scope: {e}")))?;

@@ -9,6 +9,7 @@ mod transport;
 
 use worker::{console_log, event, Context, Env, Request, Response};
 
+use crate::access_log::{self, AccessRecord};
 use crate::error::RegistryError;
 use crate::route::{self, Method, Route};
 
@@ -22,9 +23,13 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     let cfg = Config::new(&env, transport::now_unix(), client_ip);
     let reads_before = config::kv_reads();
     let result = handle(&cfg, &mut req, &origin).await;
+    let mut error = None;
     let mut resp = match result {
         Ok(resp) => resp,
-        Err(e) => respond::error(&e, &origin)?,
+        Err(e) => {
+            error = Some(e.code.as_str());
+            respond::error(&e, &origin)?
+        }
     };
     let headers = resp.headers_mut();
     headers.set(API_VERSION_HEADER.0, API_VERSION_HEADER.1)?;
@@ -32,7 +37,30 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         headers.set("pullgate-kv-reads", &(config::kv_reads() - reads_before).to_string())?;
     }
     if cfg.settings.access_log {
-        console_log!("{} {} {} {} {}", req.inner().method(), origin.host, req.path(), resp.status_code(), cfg.caller());
+        let method = req.inner().method();
+        let route = route::parse(Method::parse(&method), &req.path()).ok();
+        let (action, image, reference) = access_log::describe(route.as_ref());
+        let caller = cfg.caller();
+        let status = resp.status_code();
+        let bytes = match status {
+            300..=399 => Some(0),
+            _ if method == "HEAD" => Some(0),
+            _ => resp.headers().get("content-length").ok().flatten().and_then(|v| v.parse().ok()),
+        };
+        let record = AccessRecord {
+            method: &method,
+            host: &origin.host,
+            action,
+            image,
+            reference,
+            status,
+            outcome: access_log::outcome(status),
+            error,
+            customer: caller.as_ref().map(|c| c.0.as_str()),
+            license: caller.as_ref().map(|c| c.1.as_str()),
+            bytes,
+        };
+        console_log!("{}", record.to_json());
     }
     Ok(resp)
 }

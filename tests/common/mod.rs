@@ -95,6 +95,16 @@ impl Dev {
         self.state_file("upstream/bearer.password")
     }
 
+    /// The edge's access log so far: the JSON records in wrangler's log (`src/access_log.rs`).
+    pub fn access_log(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.state.join("logs/wrangler.log")).unwrap_or_default();
+        text.lines()
+            .filter(|l| l.starts_with('{'))
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v.get("action").is_some())
+            .collect()
+    }
+
     /// The bearer upstream's token server requests so far, one JSON object per request
     /// (`method`, `path`, `auth` = "none" | "basic" | ..., `status`).
     pub fn token_requests(&self) -> Vec<Value> {
