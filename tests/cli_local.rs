@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
+mod common;
+
 const SECRET_PASSWORD: &str = "local-test-password-9f3a";
 
 fn repo() -> &'static Path {
@@ -409,26 +411,6 @@ fn a_dropped_local_runtime_call_is_retried_and_other_failures_are_not() {
     assert_eq!(std::fs::read_to_string(&runs).unwrap().trim(), "1", "a real error is reported at once");
 }
 
-/// A `wrangler dev` on a throwaway worker that reads the same local KV, stopped on drop.
-struct Dev {
-    child: std::process::Child,
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        // The whole process group we created (wrangler, its esbuild and workerd children), and
-        // nothing else: a pid of 0 or 1 would widen kill(-pid) to other processes, so refuse it.
-        // (procps' `kill -TERM -<pgid>` without `--` signals -1, i.e. everything: never shell out.)
-        let Ok(pgid) = i32::try_from(self.child.id()) else { return };
-        if pgid > 1 {
-            unsafe {
-                libc::kill(-pgid, libc::SIGTERM);
-            }
-            let _ = self.child.wait();
-        }
-    }
-}
-
 #[test]
 #[ignore = "needs wrangler; run by scripts/test"]
 fn writes_are_seen_by_a_running_wrangler_dev() {
@@ -466,7 +448,7 @@ fn writes_are_seen_by_a_running_wrangler_dev() {
         .process_group(0)
         .spawn()
         .unwrap();
-    let _dev = Dev { child };
+    let _dev = common::ProcessGroup(child);
     let get = |key: &str| -> Option<Value> {
         let url = format!("http://127.0.0.1:{port}/?key={key}");
         let body = ureq::get(&url).timeout(std::time::Duration::from_secs(5)).call().ok()?.into_string().ok()?;

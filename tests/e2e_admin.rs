@@ -282,7 +282,7 @@ fn tokens_per_license_are_limited() {
 /// Another `wrangler dev` of the real Worker, on its own copy of the KV and its own secrets;
 /// its whole process group is stopped on drop.
 struct Edge {
-    child: std::process::Child,
+    _process: ProcessGroup,
     url: String,
 }
 
@@ -313,7 +313,7 @@ impl Edge {
             .process_group(0)
             .spawn()
             .expect("wrangler dev");
-        let edge = Edge { child, url: format!("http://127.0.0.1:{port}") };
+        let edge = Edge { _process: ProcessGroup(child), url: format!("http://127.0.0.1:{port}") };
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
         loop {
             if ureq::get(&format!("{}/v2/", edge.url)).call().is_err_and(|e| matches!(e, ureq::Error::Status(401, _))) {
@@ -341,19 +341,6 @@ impl Edge {
             &[("authorization", &bearer), ("accept", ACCEPT_ALL)],
         );
         (r.status, r.text())
-    }
-}
-
-impl Drop for Edge {
-    fn drop(&mut self) {
-        // Our own process group only; a pgid of 0 or 1 would widen kill(-pgid) to everything.
-        let Ok(pgid) = i32::try_from(self.child.id()) else { return };
-        if pgid > 1 {
-            unsafe {
-                libc::kill(-pgid, libc::SIGTERM);
-            }
-            let _ = self.child.wait();
-        }
     }
 }
 

@@ -348,3 +348,21 @@ pub fn oci_layout_has_blob(dir: &Path, digest: &str) -> bool {
         Err(_) => false,
     }
 }
+
+/// A child started with `process_group(0)`, whose whole group (wrangler with its esbuild and
+/// workerd children) is stopped on drop, and nothing else.
+pub struct ProcessGroup(pub std::process::Child);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        // A pgid of 0 or 1 would widen kill(-pgid) to other processes, so refuse it. (procps'
+        // `kill -TERM -<pgid>` without `--` signals -1, i.e. everything: never shell out.)
+        let Ok(pgid) = i32::try_from(self.0.id()) else { return };
+        if pgid > 1 {
+            unsafe {
+                libc::kill(-pgid, libc::SIGTERM);
+            }
+            let _ = self.0.wait();
+        }
+    }
+}
