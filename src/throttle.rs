@@ -17,10 +17,19 @@ pub const WINDOW_SECONDS: i64 = 60;
 const MAX_BLOCKED: usize = 1024;
 
 /// Limiter key for failed sign-ins from one client address; `None` when the runtime gave none.
+/// IPv6 clients are counted per /64: one host commonly holds a whole /64, so counting single
+/// addresses would give an attacker 2^64 budgets.
 pub fn address_key(client_ip: Option<&str>) -> Option<String> {
-    let ip = client_ip?.trim();
-    let plausible = !ip.is_empty() && ip.len() <= 45 && ip.bytes().all(|b| b.is_ascii_hexdigit() || b":.".contains(&b));
-    plausible.then(|| format!("ip:{}", ip.to_ascii_lowercase()))
+    match client_ip?.trim().parse::<std::net::IpAddr>().ok()? {
+        std::net::IpAddr::V4(v4) => Some(format!("ip:{v4}")),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => Some(format!("ip:{v4}")),
+            None => {
+                let s = v6.segments();
+                Some(format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]))
+            }
+        },
+    }
 }
 
 /// Limiter key for bearer tokens issued to one license.
@@ -91,12 +100,16 @@ mod tests {
     fn address_keys_take_ip_literals_only() {
         let cases = [
             (Some("203.0.113.7"), Some("ip:203.0.113.7")),
-            (Some("2001:DB8::1"), Some("ip:2001:db8::1")),
             (Some(" 198.51.100.2 "), Some("ip:198.51.100.2")),
+            (Some("2001:DB8::1"), Some("ip:2001:db8:0:0::/64")),
+            (Some("2001:db8:0:0:ffff:1:2:3"), Some("ip:2001:db8:0:0::/64")),
+            (Some("2001:db8:0:1::1"), Some("ip:2001:db8:0:1::/64")),
+            (Some("::ffff:192.0.2.1"), Some("ip:192.0.2.1")),
             (Some(""), None),
             (None, None),
             (Some("evil\r\nx"), None),
             (Some("10.0.0.1, 10.0.0.2"), None),
+            (Some("999.1.1.1"), None),
         ];
         for (ip, want) in cases {
             assert_eq!(address_key(ip).as_deref(), want, "{ip:?}");

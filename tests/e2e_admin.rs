@@ -204,35 +204,36 @@ fn failed_sign_ins_are_limited_per_address() {
     forged[3] = "AAAA".repeat(11);
     let forged = forged.join(".");
     let url = format!("{}/v2/token?scope=repository:proxy/demo/local/demo/hello:pull", d.url);
-    let attacker = [("cf-connecting-ip", "203.0.113.66")];
-    let with = |ip: &[(&'static str, &'static str)], license: &str| {
-        let auth = basic_auth("c", license);
-        let mut headers = vec![("authorization", auth.as_str())];
-        headers.extend_from_slice(ip);
-        get(&url, &headers)
-    };
-    // The windows are aligned to the clock: twice the limit plus two attempts must cross it once
-    // whatever second the burst starts at.
-    let mut refused = 0;
-    let limited = loop {
-        let r = with(&attacker, &forged);
-        if r.status != 401 {
-            break r;
+    let with =
+        |ip: &str, license: &str| get(&url, &[("authorization", &basic_auth("c", license)), ("cf-connecting-ip", ip)]);
+    // Forged sign-ins from `ip` until the limit answers; then, while blocked, a good license
+    // from `blocked_too` waits as well, and one from `free` does not.
+    let burst = |ip: &str, blocked_too: &str, free: &str| {
+        // The windows are aligned to the clock: twice the limit plus two attempts must cross
+        // it once whatever second the burst starts at.
+        let mut refused = 0;
+        let limited = loop {
+            let r = with(ip, &forged);
+            if r.status != 401 {
+                break r;
+            }
+            refused += 1;
+            assert!(refused <= 2 * SIGN_IN_FAILURES_PER_MINUTE + 2, "{ip}: no limit after {refused} failures");
+        };
+        let at = std::time::Instant::now();
+        let retry_after = assert_too_many(&limited, "too many failed sign-ins");
+        assert!(limited.text().contains("last refusal"), "{}", limited.text());
+        assert!(refused >= SIGN_IN_FAILURES_PER_MINUTE / 2, "{ip}: limited after only {refused} failures");
+        let r = with(blocked_too, &license);
+        if at.elapsed().as_secs() + 1 < retry_after {
+            assert_too_many(&r, "too many failed sign-ins");
         }
-        refused += 1;
-        assert!(refused <= 2 * SIGN_IN_FAILURES_PER_MINUTE + 2, "no limit after {refused} failures");
+        let r = with(free, &license);
+        assert_eq!(r.status, 200, "{free}: {}", r.text());
     };
-    let at = std::time::Instant::now();
-    let retry_after = assert_too_many(&limited, "too many failed sign-ins");
-    assert!(limited.text().contains("last refusal"), "{}", limited.text());
-    assert!(refused >= SIGN_IN_FAILURES_PER_MINUTE / 2, "limited after only {refused} failures");
-    // While blocked, even a good license from that address waits; other addresses do not.
-    let r = with(&attacker, &license);
-    if at.elapsed().as_secs() + 1 < retry_after {
-        assert_too_many(&r, "too many failed sign-ins");
-    }
-    let r = with(&[("cf-connecting-ip", "203.0.113.67")], &license);
-    assert_eq!(r.status, 200, "{}", r.text());
+    burst("203.0.113.66", "203.0.113.66", "203.0.113.67");
+    // IPv6 clients are counted per /64.
+    burst("2001:db8:66:1::1", "2001:db8:66:1:ffff::2", "2001:db8:66:2::1");
     // A client that sent no credentials has not failed a sign-in.
     for _ in 0..SIGN_IN_FAILURES_PER_MINUTE + 2 {
         let r = get(&url, &[("cf-connecting-ip", "203.0.113.68")]);
