@@ -365,7 +365,9 @@ fn the_root_secret_rotates_without_a_failed_pull() {
     let license = env("PULLGATE_LICENSE");
     let dir = temp_dir("root-rotation");
     let kv = dir.join("kv");
-    copy_dir(&d.state.join("kv"), &kv);
+    // Only the KV store: the running edge may be writing its other simulators' databases (rate
+    // limiter counters), and a copy taken mid-write would not open. Nothing writes KV meanwhile.
+    copy_dir(&d.state.join("kv/v3/kv"), &kv.join("v3/kv"));
     let old_file = env("PULLGATE_ROOT_SECRET_FILE");
     let old =
         std::fs::read_to_string(&old_file).unwrap().trim().trim_start_matches("PULLGATE_ROOT_SECRET=").to_string();
