@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod access_log;
+pub mod blob_cache;
 pub mod challenge;
 pub mod envelope;
 pub mod error;

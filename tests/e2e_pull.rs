@@ -231,6 +231,69 @@ impl Demo {
     }
 }
 
+/// GETs of `uri` the stream upstream (Debian's registry) has answered so far.
+fn stream_upstream_gets(d: &Demo, uri: &str) -> usize {
+    // Its access log lines: `127.0.0.1 - - [date] "GET <uri> HTTP/1.1" <status> <bytes> …`
+    let needle = format!("\"GET {uri} HTTP/1.1\"");
+    std::fs::read_to_string(d.dev.state.join("logs/stream.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .count()
+}
+
+#[test]
+#[ignore = "needs scripts/dev --background; run by scripts/test"]
+fn stream_mode_serves_repeated_blob_pulls_from_the_cache() {
+    let d = demo();
+    let image = d.dev.image("demo/big", "1.0");
+    let (blob, size) = image.largest_blob();
+    assert!(size > 1024 * 1024, "a layer large enough to stream in many chunks");
+    let name = "proxy/demostream/stream/demo/big";
+    let auth = d.bearer_for("demostream", &[name]);
+    let url = format!("{}/v2/{name}/blobs/{blob}", d.dev.url);
+    let uri = format!("/v2/demo/big/blobs/{blob}");
+    // The first whole GET fills the cache after its response; wait until a GET is a hit.
+    let mut answers = Vec::new();
+    for _ in 0..40 {
+        let r = get(&url, &[("authorization", &auth)]);
+        assert_eq!((r.status, r.digest()), (200, blob.clone()), "{}", r.text());
+        let cache = r.header("pullgate-cache").map(String::from);
+        answers.push(cache.clone());
+        if cache.as_deref() == Some("hit") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert_eq!(answers.last().cloned().flatten().as_deref(), Some("hit"), "never cached: {answers:?}");
+    let upstream_gets = stream_upstream_gets(&d, &uri);
+    assert!(upstream_gets >= 1, "the stream upstream's log shows the blob's first GET");
+    // Whole and ranged pulls now come from the cache, byte for byte.
+    for _ in 0..3 {
+        let r = get(&url, &[("authorization", &auth)]);
+        assert_eq!((r.status, r.header("pullgate-cache")), (200, Some("hit")));
+        assert_eq!(r.header("content-length").and_then(|v| v.parse().ok()), Some(size));
+        assert_eq!(r.header("docker-content-digest"), Some(blob.as_str()));
+        assert!(r.header("cache-control").is_none(), "the cache's own headers stay inside");
+        assert_eq!(r.digest(), blob);
+    }
+    let whole = get(&url, &[("authorization", &auth)]).body;
+    let r = get(&url, &[("authorization", &auth), ("range", "bytes=10-29")]);
+    assert_eq!((r.status, r.header("pullgate-cache")), (206, Some("hit")));
+    assert_eq!(r.header("content-range"), Some(format!("bytes 10-29/{size}").as_str()));
+    assert_eq!(r.body, whole[10..30]);
+    assert_eq!(stream_upstream_gets(&d, &uri), upstream_gets, "a cached blob went to the upstream again");
+    // The cache is behind authorization: no token, no bytes; a token for another repository
+    // of the same app is refused as well (keys per app, upstream and repository are unit-tested).
+    assert_eq!(get(&url, &[]).status, 401);
+    let elsewhere = d.bearer_for("demostream", &["proxy/demostream/stream/demo/hello"]);
+    assert_eq!(get(&url, &[("authorization", &elsewhere)]).status, 401);
+    // In redirect mode nothing is cached: the bytes never pass through the edge.
+    let redirect = d.name("local", "demo/big");
+    let r = get(&format!("{}/v2/{redirect}/blobs/{blob}", d.dev.url), &[("authorization", &d.bearer(&[&redirect]))]);
+    assert_eq!((r.status, r.header("pullgate-cache")), (307, None));
+}
+
 #[test]
 #[ignore = "needs scripts/dev --background; run by scripts/test"]
 fn tag_list_paginates_with_rewritten_links() {

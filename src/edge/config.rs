@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
-use worker::{console_error, Env};
+use worker::{console_error, Context, Env};
 
 use crate::error::{ErrorCode, RegistryError};
 use crate::keys::{KeysetRecord, RootKeyring, RootSecret, SigningKeys, PREVIOUS_ROOT_SECRET_NAME, ROOT_SECRET_NAME};
@@ -26,6 +26,8 @@ pub struct Settings {
     pub allow_insecure: bool,
     pub debug_headers: bool,
     pub access_log: bool,
+    /// Seconds a streamed blob stays in the Cloudflare cache; 0 turns the cache off.
+    pub blob_cache_seconds: i64,
 }
 
 fn var(env: &Env, name: &str) -> Option<String> {
@@ -47,6 +49,7 @@ impl Settings {
             allow_insecure: var(env, "ALLOW_INSECURE_UPSTREAMS").as_deref() == Some("true"),
             debug_headers: var(env, "DEBUG_HEADERS").as_deref() == Some("true"),
             access_log: var(env, "ACCESS_LOG").as_deref() != Some("false"),
+            blob_cache_seconds: number("BLOB_CACHE_SECONDS", 86_400).max(0),
         }
     }
 }
@@ -108,6 +111,8 @@ pub fn kv_reads() -> u64 {
 /// Per-request view of configuration.
 pub struct Config<'a> {
     pub env: &'a Env,
+    /// For work that outlives the response (filling the blob cache).
+    pub ctx: &'a Context,
     pub settings: Settings,
     pub now: i64,
     /// `CF-Connecting-IP`, which Cloudflare sets on every request (a client's own is replaced).
@@ -121,8 +126,8 @@ fn not_configured(what: &str) -> RegistryError {
 }
 
 impl<'a> Config<'a> {
-    pub fn new(env: &'a Env, now: i64, client_ip: Option<String>) -> Self {
-        Config { env, settings: Settings::read(env), now, client_ip, caller: RefCell::new(None) }
+    pub fn new(env: &'a Env, ctx: &'a Context, now: i64, client_ip: Option<String>) -> Self {
+        Config { env, ctx, settings: Settings::read(env), now, client_ip, caller: RefCell::new(None) }
     }
 
     /// 429 while this client's address is known to be over its failed sign-in limit.

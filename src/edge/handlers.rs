@@ -1,9 +1,10 @@
 //! One function per route: each decides what the pure modules tell it and does the I/O.
 
 use serde::Serialize;
-use worker::{Headers, Request, Response, ResponseBuilder};
+use worker::{console_error, Cache, Headers, Request, RequestInit, Response, ResponseBuilder};
 
 use crate::access::{self, Credentials, HostBinding};
+use crate::blob_cache;
 use crate::error::{ErrorCode, RegistryError};
 use crate::reference::{Digest, Name, Reference};
 use crate::scope;
@@ -15,7 +16,7 @@ use crate::upstream::{self, Head, Resource, Transport as _, Upstream, MAX_MANIFE
 use super::auth::{self, Authorized};
 use super::config::{token_cache, Config};
 use super::respond::{json_headers, Origin};
-use super::transport::WorkerTransport;
+use super::transport::{head_of, WorkerTransport};
 
 /// Redirect hops followed (without credentials) when the Worker itself must reach the bytes.
 const MAX_HOPS: usize = 3;
@@ -144,6 +145,8 @@ fn bad_token_request(message: &str) -> RegistryError {
 /// Everything a registry handler needs once the caller is authorized.
 pub struct Pull<'a> {
     pub cfg: &'a Config<'a>,
+    /// The host the client used (the blob cache is keyed on it).
+    pub host: String,
     pub name: Name,
     pub authorized: Authorized,
     pub secret: Option<std::rc::Rc<crate::store::Secret>>,
@@ -184,7 +187,7 @@ pub async fn authorize<'a>(
         auth::authorize_pull(cfg, header(req, "authorization").as_deref(), &origin.host, &binding, &name).await?;
     cfg.note_caller(&authorized.caller.customer, &authorized.caller.license_id);
     let secret = cfg.upstream_secret(&authorized.app.slug, &authorized.upstream)?;
-    Ok(Pull { cfg, name, authorized, secret })
+    Ok(Pull { cfg, host: origin.host.clone(), name, authorized, secret })
 }
 
 /// Copies the named upstream headers onto a fresh (mutable) header set.
@@ -260,9 +263,24 @@ pub async fn blob(pull: Pull<'_>, req: &Request, digest: Digest) -> Result<Respo
     if let Some(r) = &range {
         up = up.header("range", r.clone());
     }
+    let stream_mode = pull.authorized.app.blob_mode == BlobMode::Stream;
+    let cache_key = match (stream_mode && !head_only, pull.cfg.settings.blob_cache_seconds) {
+        (true, ttl) if ttl > 0 => blob_cache::key(
+            &pull.host,
+            &pull.authorized.app.slug,
+            &pull.authorized.upstream.endpoint,
+            &pull.authorized.upstream_repo,
+            &digest.to_string(),
+        ),
+        _ => None,
+    };
+    if let Some(key) = &cache_key {
+        if let Some(hit) = cached_blob(key, range.as_deref(), pull.cfg.settings.debug_headers).await {
+            return Ok(hit);
+        }
+    }
     let (mut head, mut body) = pull.send(up.clone()).await?;
     let mut url = up.url.clone();
-    let stream_mode = pull.authorized.app.blob_mode == BlobMode::Stream;
     let mut hops = 0;
     while matches!(head.status, 301 | 302 | 303 | 307 | 308) {
         let location = head.header("location").unwrap_or_default().to_string();
@@ -303,8 +321,60 @@ pub async fn blob(pull: Pull<'_>, req: &Request, digest: Digest) -> Result<Respo
     if head_only {
         return Ok(ResponseBuilder::new().with_status(200).with_headers(headers).empty());
     }
+    if pull.cfg.settings.debug_headers && cache_key.is_some() {
+        let _ = headers.set("pullgate-cache", "miss");
+    }
     let (_, stream) = body.into_parts();
-    Ok(ResponseBuilder::new().with_status(head.status).with_headers(headers).body(stream))
+    let mut client = ResponseBuilder::new().with_status(head.status).with_headers(headers).body(stream);
+    if let Some(key) = cache_key.filter(|_| blob_cache::storable(head.status, head.content_length(), range.is_some())) {
+        store_blob(pull.cfg, key, &mut client);
+    }
+    Ok(client)
+}
+
+/// A blob from the Cloudflare cache (whole, or the requested range of it), with the headers a
+/// client needs and never the cache's own.
+async fn cached_blob(key: &str, range: Option<&str>, debug_headers: bool) -> Option<Response> {
+    let lookup_headers = Headers::new();
+    if let Some(r) = range {
+        lookup_headers.set("range", r).ok()?;
+    }
+    let mut init = RequestInit::new();
+    init.with_headers(lookup_headers);
+    let lookup = worker::Request::new_with_init(key, &init).ok()?;
+    let hit = match Cache::default().get(&lookup, false).await {
+        Ok(Some(hit)) if matches!(hit.status_code(), 200 | 206) => hit,
+        Ok(_) => return None,
+        Err(e) => {
+            console_error!("blob cache lookup failed: {e}");
+            return None;
+        }
+    };
+    let headers = relay_headers(&head_of(&hit), &BLOB_HEADERS);
+    if debug_headers {
+        let _ = headers.set("pullgate-cache", "hit");
+    }
+    let status = hit.status_code();
+    let (_, stream) = hit.into_parts();
+    Some(ResponseBuilder::new().with_status(status).with_headers(headers).body(stream))
+}
+
+/// Tees the client's response into the cache; the copy is stored after the response is sent.
+fn store_blob(cfg: &Config<'_>, key: String, client: &mut Response) {
+    let mut stored = match client.cloned() {
+        Ok(copy) => copy,
+        Err(e) => {
+            console_error!("blob cache: cannot tee the response: {e}");
+            return;
+        }
+    };
+    let _ =
+        stored.headers_mut().set("cache-control", &blob_cache::stored_cache_control(cfg.settings.blob_cache_seconds));
+    cfg.ctx.wait_until(async move {
+        if let Err(e) = Cache::default().put(key.as_str(), stored).await {
+            console_error!("blob cache store failed: {e}");
+        }
+    });
 }
 
 /// Largest `n` honoured on a tag list (distribution's CVE-2023-2253 lesson).

@@ -17,10 +17,10 @@ use config::Config;
 use respond::{Origin, API_VERSION_HEADER};
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let origin = origin_of(&req);
     let client_ip = req.headers().get("cf-connecting-ip").ok().flatten();
-    let cfg = Config::new(&env, transport::now_unix(), client_ip);
+    let cfg = Config::new(&env, &ctx, transport::now_unix(), client_ip);
     let reads_before = config::kv_reads();
     let result = handle(&cfg, &mut req, &origin).await;
     let mut error = None;
