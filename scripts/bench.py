@@ -47,6 +47,26 @@ def measure(label, base, path, headers, want_status):
     return rps, p50, p99
 
 
+def measure_bytes(label, base, path, headers, count):
+    """Runs `count` whole GETs of a large body, 2 at a time; prints MiB/s and per-request p50."""
+    def one(_):
+        t0 = time.perf_counter()
+        status, _, body = request(base, "GET", path, headers)
+        if status != 200:
+            raise SystemExit(f"{label}: status {status}")
+        return (time.perf_counter() - t0) * 1000, len(body)
+    one(0)  # warm (and, through the edge, fill the blob cache)
+    time.sleep(1)
+    t0 = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(one, range(count)))
+    elapsed = time.perf_counter() - t0
+    mib = sum(n for _, n in results) / (1024 * 1024)
+    p50 = statistics.median(sorted(ms for ms, _ in results))
+    print(f"{label}: {mib / elapsed:.0f} MiB/s, p50 {p50:.1f} ms per {results[0][1] / (1024 * 1024):.1f} MiB blob "
+          f"({count} requests, 2 concurrent)")
+
+
 def main():
     edge = os.environ["PULLGATE_URL"]
     upstream = os.environ["PULLGATE_UPSTREAM_URL"]
@@ -71,6 +91,25 @@ def main():
     blob = hello["blobs"][0]["digest"]
     measure("blob GET → 307, upstream directly", upstream, f"/v2/demo/hello/blobs/{blob}", {}, 307)
     measure("blob GET → 307, through the edge ", edge, f"/v2/{name}/blobs/{blob}", bearer, 307)
+
+    # Stream mode (app demostream of the tests' seed): the Worker relays a 3 MiB layer, from the
+    # upstream the first time and from the Cloudflare cache after that.
+    stream_license = os.environ.get("PULLGATE_LICENSE_STREAM")
+    if stream_license:
+        big = next(i for i in images["images"] if i["repo"] == "demo/big")
+        layer = max(big["blobs"], key=lambda b: b["size"])["digest"]
+        stream_name = "proxy/demostream/stream/demo/big"
+        stream_basic = "Basic " + base64.b64encode(f"bench:{stream_license}".encode()).decode()
+        stream_scope = urllib.parse.quote(f"repository:{stream_name}:pull")
+        status, _, body = request(edge, "GET", f"/v2/token?service=x&scope={stream_scope}",
+                                  {"Authorization": stream_basic})
+        assert status == 200, (status, body)
+        stream_bearer = {"Authorization": "Bearer " + json.loads(body)["token"]}
+        count = max(10, REQUESTS // 10)
+        measure_bytes("layer GET, stream upstream directly", os.environ["PULLGATE_UPSTREAM_STREAM_URL"],
+                      f"/v2/demo/big/blobs/{layer}", {}, count)
+        measure_bytes("layer GET, streamed by the edge (cache hit)", edge, f"/v2/{stream_name}/blobs/{layer}",
+                      stream_bearer, count)
 
     _, headers, _ = request(edge, "GET", f"/v2/{name}/manifests/{hello['tag']}", bearer)
     print(f"kv_reads_per_warm_manifest_request={headers.get('pullgate-kv-reads', 'n/a (DEBUG_HEADERS off)')}")
