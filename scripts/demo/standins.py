@@ -328,9 +328,10 @@ def make_handler(state, flavor, role_default):
             for k, v in headers:
                 self.send_header(k, v)
             self.end_headers()
+            # Logged before the body, so a client that reads the log after its answer finds it.
+            self.finish_log(status)
             if self.command != "HEAD":
                 self.wfile.write(body)
-            self.finish_log(status)
 
         def oci_error(self, status, code, message, headers=()):
             self.send(status, {"errors": [{"code": code, "message": message, "detail": None}]}, headers)

@@ -65,15 +65,7 @@ class Handler(BaseHTTPRequestHandler):
         pass  # one structured line per request instead, in _send
 
     def _send(self, status, obj, extra=()):
-        body = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in extra:
-            self.send_header(k, v)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        # Logged before answering, so a client that reads the log after its answer finds the line.
         auth = self.headers.get("Authorization", "")
         line = {
             "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
@@ -84,6 +76,15 @@ class Handler(BaseHTTPRequestHandler):
         }
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
+        body = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in extra:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def _authorized(self):
         auth = self.headers.get("Authorization", "")

@@ -22,7 +22,11 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     let client_ip = req.headers().get("cf-connecting-ip").ok().flatten();
     let cfg = Config::new(&env, &ctx, transport::now_unix(), client_ip);
     let reads_before = config::kv_reads();
-    let result = handle(&cfg, &mut req, &origin).await;
+    let method = req.inner().method();
+    let route = route::parse(Method::parse(&method), &req.path());
+    // Described before `handle` takes the route, and only when it will be logged.
+    let described = cfg.settings.access_log.then(|| access_log::describe(route.as_ref().ok()));
+    let result = handle(&cfg, &mut req, &origin, route).await;
     let mut error = None;
     let mut resp = match result {
         Ok(resp) => resp,
@@ -36,10 +40,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     if cfg.settings.debug_headers {
         headers.set("pullgate-kv-reads", &(config::kv_reads() - reads_before).to_string())?;
     }
-    if cfg.settings.access_log {
-        let method = req.inner().method();
-        let route = route::parse(Method::parse(&method), &req.path()).ok();
-        let (action, image, reference) = access_log::describe(route.as_ref());
+    if let Some((action, image, reference)) = described {
         let caller = cfg.caller();
         let status = resp.status_code();
         let bytes = match status {
@@ -94,12 +95,16 @@ fn origin_of(req: &Request) -> Origin {
     Origin { scheme, host }
 }
 
-async fn handle(cfg: &Config<'_>, req: &mut Request, origin: &Origin) -> Result<Response, RegistryError> {
+async fn handle(
+    cfg: &Config<'_>,
+    req: &mut Request,
+    origin: &Origin,
+    route: Result<Route, RegistryError>,
+) -> Result<Response, RegistryError> {
     if origin.host.is_empty() {
         return Err(RegistryError::name_unknown("missing or invalid Host header"));
     }
-    let method = Method::parse(&req.inner().method());
-    match route::parse(method, &req.path())? {
+    match route? {
         Route::VersionCheck => handlers::version_check(cfg, req, origin).await,
         Route::Token => handlers::token(cfg, req, origin).await,
         Route::Manifest { name, reference } => {
