@@ -76,7 +76,102 @@ pub struct RegistryError {
     pub retry_after: Option<u64>,
     /// For 401s: the scope to put in the `WWW-Authenticate` challenge, and the bearer error.
     pub challenge: Option<ChallengeHint>,
+    /// A stable machine code for the failure, sent as `detail.reason` (tools match on it,
+    /// never on the message, which is for people and may be reworded).
+    pub reason: Option<Reason>,
 }
+
+/// Why a request failed, as a stable code in the error's `detail` (`{"reason": "license_expired"}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// No credentials were sent.
+    AuthenticationRequired,
+    /// The `Authorization` header is neither Basic nor Bearer credentials.
+    BadAuthorization,
+    /// The password is not a license this deployment signed (malformed, unknown key, forged).
+    LicenseInvalid,
+    LicenseExpired,
+    LicenseRevoked,
+    /// A valid license used on a registry host of another app.
+    LicenseWrongRegistry,
+    /// A valid license (or its token) asked for an image of another app.
+    LicenseWrongApp,
+    /// The license does not include the image.
+    NotEntitled,
+    /// The bearer token is malformed, forged, expired or for another host; log in again.
+    TokenInvalid,
+    /// The bearer token does not cover the repository; ask the token endpoint again.
+    TokenScope,
+    /// The request's `Host` is not served by this deployment.
+    UnknownHost,
+    /// The image name does not resolve to a configured app, upstream or repository.
+    UnknownName,
+    /// Too many failed sign-ins from the client's address.
+    SignInLimit,
+    /// Too many tokens issued to one license.
+    TokenLimit,
+    /// The deployment lacks its root secret, signing keys or a usable record.
+    NotConfigured,
+    /// The vendor's upstream registry failed or refused; the vendor must act.
+    UpstreamFailed,
+    /// The upstream answered content that does not match what was asked (digest, JSON, size).
+    UpstreamContentInvalid,
+    /// The configuration store is unavailable; retry.
+    StoreUnavailable,
+}
+
+impl Reason {
+    /// The wire spelling, stable across releases.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reason::AuthenticationRequired => "authentication_required",
+            Reason::BadAuthorization => "bad_authorization",
+            Reason::LicenseInvalid => "license_invalid",
+            Reason::LicenseExpired => "license_expired",
+            Reason::LicenseRevoked => "license_revoked",
+            Reason::LicenseWrongRegistry => "license_wrong_registry",
+            Reason::LicenseWrongApp => "license_wrong_app",
+            Reason::NotEntitled => "not_entitled",
+            Reason::TokenInvalid => "token_invalid",
+            Reason::TokenScope => "token_scope",
+            Reason::UnknownHost => "unknown_host",
+            Reason::UnknownName => "unknown_name",
+            Reason::SignInLimit => "sign_in_limit",
+            Reason::TokenLimit => "token_limit",
+            Reason::NotConfigured => "not_configured",
+            Reason::UpstreamFailed => "upstream_failed",
+            Reason::UpstreamContentInvalid => "upstream_content_invalid",
+            Reason::StoreUnavailable => "store_unavailable",
+        }
+    }
+
+    /// Parses the wire spelling (the CLI reads it back from `detail.reason`).
+    pub fn parse(s: &str) -> Option<Reason> {
+        ALL_REASONS.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// Every reason, for parsing and for tests that pin the spellings.
+pub const ALL_REASONS: [Reason; 18] = [
+    Reason::AuthenticationRequired,
+    Reason::BadAuthorization,
+    Reason::LicenseInvalid,
+    Reason::LicenseExpired,
+    Reason::LicenseRevoked,
+    Reason::LicenseWrongRegistry,
+    Reason::LicenseWrongApp,
+    Reason::NotEntitled,
+    Reason::TokenInvalid,
+    Reason::TokenScope,
+    Reason::UnknownHost,
+    Reason::UnknownName,
+    Reason::SignInLimit,
+    Reason::TokenLimit,
+    Reason::NotConfigured,
+    Reason::UpstreamFailed,
+    Reason::UpstreamContentInvalid,
+    Reason::StoreUnavailable,
+];
 
 /// What the responder needs to build a `WWW-Authenticate: Bearer …` header on a 401.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -95,6 +190,7 @@ impl RegistryError {
             source: Source::Downstream,
             retry_after: None,
             challenge: None,
+            reason: None,
         }
     }
 
@@ -130,6 +226,12 @@ impl RegistryError {
         self
     }
 
+    /// Attaches the machine code sent as `detail.reason`.
+    pub fn because(mut self, reason: Reason) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
     pub fn with_retry_after(mut self, seconds: Option<u64>) -> Self {
         self.retry_after = seconds;
         self
@@ -153,9 +255,14 @@ impl RegistryError {
         struct Item<'a> {
             code: ErrorCode,
             message: &'a str,
-            detail: Option<()>,
+            detail: Option<Detail>,
         }
-        let envelope = Envelope { errors: [Item { code: self.code, message: self.public_message(), detail: None }] };
+        #[derive(Serialize)]
+        struct Detail {
+            reason: &'static str,
+        }
+        let detail = self.reason.map(|r| Detail { reason: r.as_str() });
+        let envelope = Envelope { errors: [Item { code: self.code, message: self.public_message(), detail }] };
         // Serialising a fixed struct of strings cannot fail; fall back to a constant anyway.
         serde_json::to_string(&envelope).unwrap_or_else(|_| {
             String::from(r#"{"errors":[{"code":"UNKNOWN","message":"internal error","detail":null}]}"#)
@@ -172,12 +279,166 @@ impl std::fmt::Display for RegistryError {
 impl From<crate::reference::ParseError> for RegistryError {
     fn from(e: crate::reference::ParseError) -> Self {
         use crate::reference::ParseError as P;
-        let code = match e {
-            P::InvalidDigest { .. } | P::UnsupportedDigestAlgorithm(_) => ErrorCode::DigestInvalid,
-            P::InvalidTag { .. } => ErrorCode::ManifestInvalid,
-            _ => ErrorCode::NameInvalid,
+        match e {
+            P::InvalidDigest { .. } | P::UnsupportedDigestAlgorithm(_) => {
+                RegistryError::new(400, ErrorCode::DigestInvalid, e.to_string())
+            }
+            // A manifest under a malformed tag cannot exist: 404, as the OCI conformance suite's
+            // pull workflow expects (`MANIFEST_INVALID` is about uploaded content).
+            P::InvalidTag { .. } => RegistryError::new(404, ErrorCode::ManifestUnknown, e.to_string()),
+            _ => RegistryError::new(400, ErrorCode::NameInvalid, e.to_string()),
+        }
+    }
+}
+
+
+impl From<crate::access::NameError> for RegistryError {
+    fn from(e: crate::access::NameError) -> Self {
+        use crate::access::NameError as N;
+        let message = match e {
+            N::Shape { name, custom_domain: true } => format!(
+                "repository name {name} must be <upstream>/<repository> or proxy/<app>/<upstream>/<repository>"
+            ),
+            N::Shape { name, custom_domain: false } => {
+                format!("repository name {name} must be proxy/<app>/<upstream>/<repository>")
+            }
+            N::NotHere { name } => format!("repository {name} is not known here"),
+            N::UpstreamNotConfigured { upstream, app } => format!("upstream {upstream} is not configured for app {app}"),
+            N::RepositoryNotServed { repo, upstream } => {
+                format!("repository {repo} is not served through upstream {upstream}")
+            }
         };
-        RegistryError::new(400, code, e.to_string())
+        RegistryError::name_unknown(message).because(Reason::UnknownName)
+    }
+}
+
+impl From<crate::service::auth::Refusal> for RegistryError {
+    fn from(r: crate::service::auth::Refusal) -> Self {
+        use crate::license::LicenseError as L;
+        use crate::service::auth::Refusal as R;
+        let unauthorized = |message: String, scope: Option<String>, reason| {
+            RegistryError::unauthorized(message, scope).because(reason)
+        };
+        match r {
+            R::CredentialsRequired { scope, login_host: Some(host) } => unauthorized(
+                format!("authentication required: docker login {host} with your license as the password"),
+                scope,
+                Reason::AuthenticationRequired,
+            ),
+            R::CredentialsRequired { scope, login_host: None } => unauthorized(
+                "authentication required: log in with your license".into(),
+                scope,
+                Reason::AuthenticationRequired,
+            ),
+            R::BadAuthorization { scope } => unauthorized(
+                "the Authorization header is not Basic or Bearer credentials".into(),
+                scope,
+                Reason::BadAuthorization,
+            ),
+            // Every license refusal is a 401: clients print the token endpoint's message only then.
+            R::License { error, scope } => {
+                let reason = match error {
+                    L::Expired { .. } => Reason::LicenseExpired,
+                    L::Revoked { .. } => Reason::LicenseRevoked,
+                    L::Malformed | L::UnknownKey | L::BadSignature => Reason::LicenseInvalid,
+                };
+                unauthorized(error.to_string(), scope, reason)
+            }
+            R::LicenseWrongRegistry { customer, host } => unauthorized(
+                format!("the license for {customer} is not valid for {host}; use the registry your vendor named"),
+                None,
+                Reason::LicenseWrongRegistry,
+            ),
+            // A valid license: 403 (re-authenticating cannot help), with the message.
+            R::LicenseWrongApp { customer, app, asked } => RegistryError::denied(format!(
+                "the license for {customer} is for app {app}, not {asked}; ask your vendor for a license for {asked}"
+            ))
+            .because(Reason::LicenseWrongApp),
+            R::Token { error, scope } => {
+                unauthorized(error.to_string(), scope, Reason::TokenInvalid).with_challenge_error("invalid_token")
+            }
+            R::TokenWrongRegistry { scope } => {
+                unauthorized("bearer token was issued for another registry host".into(), scope, Reason::TokenInvalid)
+                    .with_challenge_error("invalid_token")
+            }
+            R::TokenScope { scope } => {
+                unauthorized("bearer token does not cover this repository".into(), scope, Reason::TokenScope)
+                    .with_challenge_error("insufficient_scope")
+            }
+            R::NotEntitled { customer, name } => RegistryError::denied(format!(
+                "the license for {customer} does not include {name}; ask your vendor to add it to your license"
+            ))
+            .because(Reason::NotEntitled),
+            R::UnknownHost { host, sign_in: true } => unauthorized(
+                format!("{host} is not a registry served here; check the registry name your vendor gave you"),
+                None,
+                Reason::UnknownHost,
+            ),
+            R::UnknownHost { sign_in: false, .. } => {
+                RegistryError::name_unknown("this host is not a registry served here").because(Reason::UnknownHost)
+            }
+            R::UnknownApp { name, app } => {
+                RegistryError::name_unknown(format!("repository {name} is not known here: no app {app} is served"))
+                    .because(Reason::UnknownName)
+            }
+            R::SignInLimit { last, retry_after } => {
+                let last = RegistryError::from(*last);
+                RegistryError::new(
+                    429,
+                    ErrorCode::TooManyRequests,
+                    format!(
+                        "too many failed sign-ins from this address; retry in {retry_after} s (last refusal: {})",
+                        last.public_message()
+                    ),
+                )
+                .with_retry_after(u64::try_from(retry_after).ok())
+                .because(Reason::SignInLimit)
+            }
+            R::TokenLimit { customer, retry_after } => RegistryError::new(
+                429,
+                ErrorCode::TooManyRequests,
+                format!("the license for {customer} requested too many tokens; retry in {retry_after} s"),
+            )
+            .with_retry_after(u64::try_from(retry_after).ok())
+            .because(Reason::TokenLimit),
+        }
+    }
+}
+
+impl From<crate::service::config::ConfigError> for RegistryError {
+    fn from(e: crate::service::config::ConfigError) -> Self {
+        use crate::service::config::ConfigError as C;
+        match e {
+            // The platform's hiccup, not the client's fault nor a bug: a 503 clients retry.
+            // The runtime logs the store's own error where it happens; the client gets no detail.
+            C::Unavailable { .. } => RegistryError::new(
+                503,
+                ErrorCode::Unavailable,
+                "the registry proxy's configuration store is unavailable; retry shortly",
+            )
+            .with_retry_after(Some(1))
+            .because(Reason::StoreUnavailable),
+            C::Malformed { key, detail } => RegistryError::internal(format!("kv record {key} is malformed: {detail}")),
+            C::NotConfigured(what) => {
+                RegistryError::new(503, ErrorCode::Unavailable, format!("this registry is not configured yet ({what})"))
+                    .because(Reason::NotConfigured)
+            }
+            C::CredentialUnusable { upstream } => RegistryError::upstream(
+                502,
+                ErrorCode::Unavailable,
+                format!(
+                    "the vendor's credential for upstream {upstream} cannot be used; \
+                     this is not a problem with your license: contact your vendor"
+                ),
+            )
+            .because(Reason::NotConfigured),
+        }
+    }
+}
+
+impl From<crate::manifest::ManifestError> for RegistryError {
+    fn from(e: crate::manifest::ManifestError) -> Self {
+        RegistryError::upstream(502, ErrorCode::ManifestInvalid, e.to_string()).because(Reason::UpstreamContentInvalid)
     }
 }
 

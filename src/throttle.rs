@@ -3,12 +3,12 @@
 //!
 //! The Rate Limiting binding can only count-and-answer, it cannot be asked without counting. So
 //! a failure is counted when it happens, and the first "over the limit" answer is remembered in
-//! the isolate until the window ends: later sign-ins from that address are refused before any
-//! verification. Both limits are approximate and per location, as the binding is.
+//! the isolate until the window ends: later failures from that address are answered without
+//! asking the limiter. Only a credential that already failed is ever counted or refused here:
+//! a valid license is never refused because others behind the same address failed. Both
+//! limits are approximate and per location, as the binding is.
 
 use std::collections::HashMap;
-
-use crate::error::{ErrorCode, RegistryError};
 
 /// Seconds in the limiters' window; `wrangler.toml` must declare the same `period`.
 pub const WINDOW_SECONDS: i64 = 60;
@@ -37,30 +37,31 @@ pub fn issuance_key(license_id: &str) -> String {
     format!("license:{license_id}")
 }
 
-/// Whether a refusal was the credential's fault: a license that was malformed, forged, expired
-/// or revoked. Missing credentials, bad scopes and the platform's own failures are not.
-pub fn is_failed_sign_in(e: &RegistryError) -> bool {
-    matches!((e.status, e.code), (401, ErrorCode::Unauthorized) | (403, ErrorCode::Denied))
+/// The two Workers Rate Limiting bindings (`[[ratelimits]]` in wrangler.toml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Failed license sign-ins per client address per window.
+    SignInFailures,
+    /// Bearer tokens issued per license per window.
+    TokenIssuance,
 }
 
-/// The answer once an address is over its failure limit. The refusal that tipped it over keeps
-/// its reason in the message, so a customer whose license expired still learns why.
-pub fn too_many_failures(last_refusal: Option<&RegistryError>, retry_after: i64) -> RegistryError {
-    let mut message = format!("too many failed sign-ins from this address; retry in {retry_after} s");
-    if let Some(refusal) = last_refusal {
-        message.push_str(&format!(" (last refusal: {})", refusal.public_message()));
+impl Limit {
+    /// The binding's name in wrangler.toml.
+    pub const fn binding(self) -> &'static str {
+        match self {
+            Limit::SignInFailures => "SIGN_IN_FAILURES",
+            Limit::TokenIssuance => "TOKEN_ISSUANCE",
+        }
     }
-    RegistryError::new(429, ErrorCode::TooManyRequests, message).with_retry_after(u64::try_from(retry_after).ok())
 }
 
-/// The answer once a license has been issued its quota of tokens in this window.
-pub fn too_many_tokens(customer: &str, retry_after: i64) -> RegistryError {
-    RegistryError::new(
-        429,
-        ErrorCode::TooManyRequests,
-        format!("the license for {customer} requested too many tokens; retry in {retry_after} s"),
-    )
-    .with_retry_after(u64::try_from(retry_after).ok())
+/// A counter that counts one hit and answers whether the key is still within its limit.
+/// A missing or failing limiter answers yes: paying customers' pulls matter more than an
+/// approximate abuse counter.
+#[allow(async_fn_in_trait)]
+pub trait Limiter {
+    async fn within_limit(&self, limit: Limit, key: &str) -> bool;
 }
 
 /// Seconds until the wall-clock window that contains `now` ends (the binding's windows are
@@ -114,35 +115,6 @@ mod tests {
         for (ip, want) in cases {
             assert_eq!(address_key(ip).as_deref(), want, "{ip:?}");
         }
-    }
-
-    #[test]
-    fn only_credential_refusals_count_as_failures() {
-        let cases = [
-            (RegistryError::unauthorized("license signature invalid", None), true),
-            (RegistryError::denied("license for acme expired on 2026-10-01"), true),
-            (RegistryError::name_unknown("this host is not a registry served here"), false),
-            (RegistryError::new(400, ErrorCode::Unsupported, "invalid scope"), false),
-            (RegistryError::internal("kv"), false),
-            (RegistryError::new(503, ErrorCode::Unavailable, "no key"), false),
-        ];
-        for (e, want) in cases {
-            assert_eq!(is_failed_sign_in(&e), want, "{e:?}");
-        }
-    }
-
-    #[test]
-    fn the_429_keeps_the_reason_and_says_when_to_retry() {
-        let e = too_many_failures(Some(&RegistryError::denied("license for acme expired on 2026-10-01")), 42);
-        assert_eq!((e.status, e.code, e.retry_after), (429, ErrorCode::TooManyRequests, Some(42)));
-        assert!(e.message.contains("retry in 42 s") && e.message.contains("expired on 2026-10-01"), "{}", e.message);
-        let hidden = too_many_failures(Some(&RegistryError::internal("kv get license:abc failed")), 1);
-        assert!(!hidden.message.contains("license:abc"), "{}", hidden.message);
-        let blocked = too_many_failures(None, 7);
-        assert_eq!(blocked.message, "too many failed sign-ins from this address; retry in 7 s");
-        let e = too_many_tokens("acme", 5);
-        assert_eq!((e.status, e.retry_after), (429, Some(5)));
-        assert!(e.message.contains("acme"));
     }
 
     #[test]

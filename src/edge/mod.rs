@@ -1,127 +1,117 @@
-//! The Worker: the only code that touches the Workers runtime. It routes, authenticates and
-//! proxies as the pure modules decide, and turns every failure into an OCI error response.
+//! The Worker: the only code that touches the Workers runtime. It copies the few parts of a
+//! request that decide anything into the core (`crate::service`), runs it with the runtime's
+//! KV, fetch, cache and rate limiters (`runtime`, `transport`), and writes the answer out.
 
-mod auth;
-mod config;
-mod handlers;
-mod respond;
+mod runtime;
 mod transport;
 
-use worker::{console_log, event, Context, Env, Request, Response};
+use worker::{console_error, console_log, console_warn, event, Context, Env, Headers, Request, Response, ResponseBuilder};
 
-use crate::access_log::{self, AccessRecord};
-use crate::error::RegistryError;
-use crate::route::{self, Method, Route};
+use crate::route::TOKEN_PATH;
+use crate::service::reply::{Headers as ReplyHeaders, Reply};
+use crate::service::request::{FormBody, Incoming, READ_HEADERS};
+use crate::service::token_endpoint::MAX_FORM_BYTES;
+use crate::service::{self, Isolate, LogLine};
 
-use config::Config;
-use respond::{Origin, API_VERSION_HEADER};
+use runtime::WorkerRuntime;
+
+thread_local! {
+    /// Caches that live as long as the isolate: configuration, upstream tokens, blocked addresses.
+    static ISOLATE: &'static Isolate = Box::leak(Box::default());
+}
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    let origin = origin_of(&req);
-    let client_ip = req.headers().get("cf-connecting-ip").ok().flatten();
-    let cfg = Config::new(&env, &ctx, transport::now_unix(), client_ip);
-    let reads_before = config::kv_reads();
-    let method = req.inner().method();
-    let route = route::parse(Method::parse(&method), &req.path());
-    // Described before `handle` takes the route, and only when it will be logged.
-    let described = cfg.settings.access_log.then(|| access_log::describe(route.as_ref().ok()));
-    let result = handle(&cfg, &mut req, &origin, route).await;
-    let mut error = None;
-    let mut resp = match result {
-        Ok(resp) => resp,
-        Err(e) => {
-            error = Some(e.code.as_str());
-            respond::error(&e, &origin)?
+    let incoming = incoming(&mut req).await;
+    let rt = WorkerRuntime { env: &env };
+    let handled = service::handle(&rt, ISOLATE.with(|i| *i), incoming).await;
+    for line in handled.logs {
+        match line {
+            LogLine::Error(l) => console_error!("{l}"),
+            LogLine::Warn(l) => console_warn!("{l}"),
+            LogLine::Access(l) => console_log!("{l}"),
         }
-    };
-    let headers = resp.headers_mut();
-    headers.set(API_VERSION_HEADER.0, API_VERSION_HEADER.1)?;
-    if cfg.settings.debug_headers {
-        headers.set("pullgate-kv-reads", &(config::kv_reads() - reads_before).to_string())?;
     }
-    if let Some((action, image, reference)) = described {
-        let caller = cfg.caller();
-        let status = resp.status_code();
-        let bytes = match status {
-            300..=399 => Some(0),
-            _ if method == "HEAD" => Some(0),
-            _ => resp.headers().get("content-length").ok().flatten().and_then(|v| v.parse().ok()),
-        };
-        let record = AccessRecord {
-            method: &method,
-            host: &origin.host,
-            action,
-            image,
-            reference,
-            status,
-            outcome: access_log::outcome(status),
-            error,
-            customer: caller.as_ref().map(|c| c.0.as_str()),
-            license: caller.as_ref().map(|c| c.1.as_str()),
-            bytes,
-        };
-        console_log!("{}", record.to_json());
-    }
-    Ok(resp)
+    write(handled.reply, &ctx)
 }
 
-/// The host and scheme the client used. Realms and tokens are bound to them; `X-Forwarded-*`
-/// is never trusted.
-fn origin_of(req: &Request) -> Origin {
+/// Copies the request's decisive parts; the token POST's form is read here, bounded.
+async fn incoming(req: &mut Request) -> Incoming {
     let url = req.url().ok();
-    let scheme = url.as_ref().map_or("https", |u| u.scheme()).to_string();
-    let host = req
-        .headers()
-        .get("host")
-        .ok()
-        .flatten()
+    let headers = req.headers();
+    let header = |name: &str| headers.get(name).ok().flatten();
+    let [host, authorization, accept, if_none_match, range, client_ip] = READ_HEADERS.map(header);
+    let host = host
         .or_else(|| {
-            url.as_ref().and_then(|u| {
-                u.host_str().map(|h| match u.port() {
-                    Some(p) => format!("{h}:{p}"),
-                    None => h.to_string(),
-                })
-            })
+            let url = url.as_ref()?;
+            let h = url.host_str()?;
+            Some(url.port().map_or(h.to_string(), |p| format!("{h}:{p}")))
         })
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    // A Host with characters outside a hostname would end up in the challenge header.
-    let host = if host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b)) && host.len() <= 255 {
-        host
-    } else {
-        String::new()
-    };
-    Origin { scheme, host }
+        .unwrap_or_default();
+    let method = req.inner().method();
+    let path = url.as_ref().map_or(String::new(), |u| u.path().to_string());
+    let form = if method == "POST" && path == TOKEN_PATH { read_form(req).await } else { FormBody::Absent };
+    Incoming {
+        method,
+        query: url.as_ref().and_then(|u| u.query().map(str::to_string)),
+        scheme: url.as_ref().map_or("https".to_string(), |u| u.scheme().to_string()),
+        path,
+        host,
+        authorization,
+        accept,
+        if_none_match,
+        range,
+        client_ip,
+        form,
+    }
 }
 
-async fn handle(
-    cfg: &Config<'_>,
-    req: &mut Request,
-    origin: &Origin,
-    route: Result<Route, RegistryError>,
-) -> Result<Response, RegistryError> {
-    if origin.host.is_empty() {
-        return Err(RegistryError::name_unknown("missing or invalid Host header"));
+/// Reads at most `MAX_FORM_BYTES`: a larger announced length is refused unread, and a stream
+/// that runs past the bound is abandoned there.
+async fn read_form(req: &mut Request) -> FormBody {
+    use futures_util::StreamExt as _;
+    let announced = req.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_FORM_BYTES as u64) {
+        return FormBody::TooLarge;
     }
-    match route? {
-        Route::VersionCheck => handlers::version_check(cfg, req, origin).await,
-        Route::Token => handlers::token(cfg, req, origin).await,
-        Route::Manifest { name, reference } => {
-            let pull = handlers::authorize(cfg, req, origin, name).await?;
-            handlers::manifest(pull, req, reference).await
+    let Ok(mut stream) = req.stream() else { return FormBody::Absent };
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else { return FormBody::Unreadable };
+        if body.len() + chunk.len() > MAX_FORM_BYTES {
+            return FormBody::TooLarge;
         }
-        Route::Blob { name, digest } => {
-            let pull = handlers::authorize(cfg, req, origin, name).await?;
-            handlers::blob(pull, req, digest).await
-        }
-        Route::Tags { name } => {
-            let pull = handlers::authorize(cfg, req, origin, name).await?;
-            handlers::tags(pull, req).await
-        }
-        Route::Referrers { name, digest } => {
-            let pull = handlers::authorize(cfg, req, origin, name).await?;
-            handlers::referrers(pull, req, digest).await
+        body.extend_from_slice(&chunk);
+    }
+    FormBody::Read(body)
+}
+
+fn headers_of(list: &ReplyHeaders) -> Headers {
+    let headers = Headers::new();
+    for (name, value) in list {
+        // Values were checked for control characters; a refusal here would be a runtime quirk.
+        if let Err(e) = headers.append(name, value) {
+            console_error!("response header {name}: {e}");
         }
     }
+    headers
+}
+
+fn write(reply: Reply<Response>, ctx: &Context) -> worker::Result<Response> {
+    Ok(match reply {
+        Reply::Fixed { status, headers, body } => {
+            ResponseBuilder::new().with_status(status).with_headers(headers_of(&headers)).fixed(body)
+        }
+        Reply::Empty { status, headers } => {
+            ResponseBuilder::new().with_status(status).with_headers(headers_of(&headers)).empty()
+        }
+        Reply::Relay { status, headers, body, fill_cache } => {
+            let (_, stream) = body.into_parts();
+            let mut client = ResponseBuilder::new().with_status(status).with_headers(headers_of(&headers)).body(stream);
+            if let Some((key, ttl)) = fill_cache {
+                runtime::store_blob(ctx, key, ttl, &mut client);
+            }
+            client
+        }
+    })
 }

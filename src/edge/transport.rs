@@ -1,4 +1,4 @@
-//! The upstream driver's transport on Workers: `fetch` with redirects never followed, a
+//! The upstream transport on Workers: `fetch` with redirects never followed, a
 //! header timeout, and bounded reads of small bodies.
 
 use std::time::Duration;
@@ -8,13 +8,13 @@ use worker::{AbortController, Date, Delay, Fetch, Headers, Method, RequestInit, 
 
 use crate::upstream::{Head, Request, Transport, TransportError};
 
+use super::runtime::WorkerRuntime;
+
 /// How long an upstream may take to send response headers. containerd gives up after 30 s,
 /// so an answer after that would reach nobody.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(25);
 
-pub struct WorkerTransport;
-
-pub fn now_unix() -> i64 {
+fn now_unix() -> i64 {
     (Date::now().as_millis() / 1000) as i64
 }
 
@@ -34,7 +34,7 @@ pub fn head_of(resp: &Response) -> Head {
     }
 }
 
-impl Transport for WorkerTransport {
+impl Transport for WorkerRuntime<'_> {
     type Body = Response;
 
     async fn send(&self, req: Request) -> Result<(Head, Response), TransportError> {

@@ -1,0 +1,174 @@
+//! The edge's decisions in plain Rust: a request goes in, a response decision comes out.
+//!
+//! Every request takes the same steps: the path is routed and every name, tag and digest
+//! validated (`route`); the `Host` picks the app (`auth::host_binding`); the client is
+//! authenticated with a license or a bearer token (`auth`, `token_endpoint`); the name is
+//! resolved to an upstream and a repository (`access`); and the upstream is called with the
+//! vendor's credential (`pull`, `upstream`). The runtime's parts (KV, fetch, the Cache API,
+//! rate limiters) come in through `Runtime`, so `cargo test` drives all of it natively, and
+//! the Worker (`src/edge/`) only copies a request in and writes the answer out.
+
+pub mod auth;
+pub mod blobs;
+pub mod config;
+pub mod manifests;
+pub mod origin;
+pub mod pull;
+pub mod referrers;
+pub mod reply;
+pub mod request;
+pub mod settings;
+pub mod tags;
+pub mod token_endpoint;
+
+#[cfg(test)]
+mod tests;
+
+use std::cell::RefCell;
+
+use crate::access_log::{self, AccessRecord};
+use crate::error::{RegistryError, Source};
+use crate::route::{self, Method, Route};
+use crate::throttle::{Blocklist, Limiter};
+use crate::upstream::{Head, TokenCache, Transport};
+
+use auth::Caller;
+use config::{Config, ConfigCache, ConfigSource};
+use origin::Origin;
+use pull::Pull;
+use reply::{set_header, Reply, API_VERSION_HEADER};
+use request::Incoming;
+use settings::Settings;
+
+/// The Cloudflare cache as the blob handler uses it: a lookup (stores are the edge's, after the
+/// response is sent).
+#[allow(async_fn_in_trait)]
+pub trait BlobLookup: Transport {
+    /// A cached blob, whole or the requested range, with its status and headers.
+    async fn cached_blob(&self, key: &str, range: Option<&str>) -> Option<(Head, Self::Body)>;
+}
+
+/// Everything the core needs from the runtime: upstream HTTP, configuration, rate limiters and
+/// the blob cache.
+pub trait Runtime: Transport + ConfigSource + Limiter + BlobLookup {}
+
+impl<T: Transport + ConfigSource + Limiter + BlobLookup> Runtime for T {}
+
+/// What an isolate keeps between requests.
+#[derive(Default)]
+pub struct Isolate {
+    pub config: ConfigCache,
+    /// Upstream tokens and challenges.
+    pub tokens: TokenCache,
+    /// Addresses over their failed sign-in limit.
+    pub blocked: RefCell<Blocklist>,
+}
+
+/// One request being handled.
+pub struct Ctx<'a, R: Runtime> {
+    pub rt: &'a R,
+    pub isolate: &'a Isolate,
+    pub settings: Settings,
+    pub now: i64,
+    pub origin: Origin,
+    pub request: Incoming,
+    pub client_ip: Option<String>,
+    caller: RefCell<Option<Caller>>,
+}
+
+impl<R: Runtime> Ctx<'_, R> {
+    pub fn config(&self) -> Config<'_, R> {
+        Config { cache: &self.isolate.config, source: self.rt, now: self.now, ttl: self.settings.cache_seconds }
+    }
+
+    /// Remembers who is pulling, for the access log.
+    pub fn note_caller(&self, customer: &str, license_id: &str) {
+        *self.caller.borrow_mut() = Some(Caller { customer: customer.to_string(), license_id: license_id.to_string() });
+    }
+}
+
+/// Something the edge should write to its log (the client never sees these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogLine {
+    /// A bug or platform failure.
+    Error(String),
+    /// The vendor's upstream failed.
+    Warn(String),
+    /// The access record (JSON).
+    Access(String),
+}
+
+/// The core's answer: the response, and what to log.
+#[derive(Debug)]
+pub struct Handled<B> {
+    pub reply: Reply<B>,
+    pub logs: Vec<LogLine>,
+}
+
+/// Handles one request.
+pub async fn handle<R: Runtime>(rt: &R, isolate: &Isolate, request: Incoming) -> Handled<R::Body> {
+    let settings = Settings::read(|name| rt.var(name));
+    let origin = Origin::new(&request.scheme, &request.host);
+    let reads_before = isolate.config.kv_reads();
+    let route = route::parse(Method::parse(&request.method), &request.path);
+    let described = settings.access_log.then(|| access_log::describe(route.as_ref().ok()));
+    let cx = Ctx {
+        rt,
+        isolate,
+        now: rt.now(),
+        origin,
+        client_ip: request.client_ip.clone(),
+        request,
+        settings,
+        caller: RefCell::new(None),
+    };
+    let mut logs = Vec::new();
+    let (mut reply, error) = match dispatch(&cx, route).await {
+        Ok(reply) => (reply, None),
+        Err(e) => {
+            match e.source {
+                Source::Internal => logs.push(LogLine::Error(format!("{} {e}", cx.origin.host))),
+                Source::Upstream => logs.push(LogLine::Warn(format!("{} {e}", cx.origin.host))),
+                Source::Downstream => {}
+            }
+            (reply::error(&e, &cx.origin), Some(e.code.as_str()))
+        }
+    };
+    set_header(reply.headers_mut(), API_VERSION_HEADER.0, API_VERSION_HEADER.1);
+    if cx.settings.debug_headers {
+        set_header(reply.headers_mut(), "pullgate-kv-reads", (isolate.config.kv_reads() - reads_before).to_string());
+    }
+    if let Some((action, image, reference)) = described {
+        let caller = cx.caller.borrow();
+        let status = reply.status();
+        let record = AccessRecord {
+            method: &cx.request.method,
+            host: &cx.origin.host,
+            action,
+            image,
+            reference,
+            status,
+            outcome: access_log::outcome(status),
+            error,
+            customer: caller.as_ref().map(|c| c.customer.as_str()),
+            license: caller.as_ref().map(|c| c.license_id.as_str()),
+            bytes: reply.bytes_served(cx.request.is_head()),
+        };
+        logs.push(LogLine::Access(record.to_json()));
+    }
+    Handled { reply, logs }
+}
+
+async fn dispatch<R: Runtime>(cx: &Ctx<'_, R>, route: Result<Route, RegistryError>) -> Result<Reply<R::Body>, RegistryError> {
+    if cx.origin.host.is_empty() {
+        return Err(RegistryError::name_unknown("missing or invalid Host header"));
+    }
+    match route? {
+        Route::VersionCheck => token_endpoint::version_check(cx).await,
+        Route::Token => token_endpoint::token(cx).await,
+        Route::Manifest { name, reference } => manifests::manifest(Pull::authorize(cx, name).await?, reference).await,
+        Route::Blob { name, digest } => blobs::blob(Pull::authorize(cx, name).await?, digest).await,
+        Route::Tags { name } => tags::tags(Pull::authorize(cx, name).await?).await,
+        Route::Referrers { name, digest } => referrers::referrers(Pull::authorize(cx, name).await?, digest).await,
+    }
+}
