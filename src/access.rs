@@ -58,11 +58,22 @@ pub struct Target {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NameError {
     /// The name has the wrong shape for the host (`custom_domain` says which forms apply).
-    Shape { name: String, custom_domain: bool },
+    Shape {
+        name: String,
+        custom_domain: bool,
+    },
     /// A custom domain asked for another app's image; whether that app exists is not said.
-    NotHere { name: String },
-    UpstreamNotConfigured { upstream: String, app: String },
-    RepositoryNotServed { repo: String, upstream: String },
+    NotHere {
+        name: String,
+    },
+    UpstreamNotConfigured {
+        upstream: String,
+        app: String,
+    },
+    RepositoryNotServed {
+        repo: String,
+        upstream: String,
+    },
 }
 
 /// An `Authorization` header that is present but neither Basic nor Bearer credentials.
@@ -78,9 +89,7 @@ pub fn resolve_name(name: &Name, host: &HostBinding) -> Result<Target, NameError
     } else {
         match host {
             HostBinding::Custom { app } if parts.len() >= 2 => (app.as_str(), parts[0], &parts[1..]),
-            HostBinding::Custom { .. } => {
-                return Err(NameError::Shape { name: name.to_string(), custom_domain: true })
-            }
+            HostBinding::Custom { .. } => return Err(NameError::Shape { name: name.to_string(), custom_domain: true }),
             HostBinding::Default => return Err(NameError::Shape { name: name.to_string(), custom_domain: false }),
         }
     };
@@ -99,10 +108,9 @@ pub fn upstream_repo<'a>(
     app: &'a AppRecord,
     target: &Target,
 ) -> Result<(&'a crate::store::UpstreamRecord, String), NameError> {
-    let upstream = app.upstream_named(&target.upstream).ok_or_else(|| NameError::UpstreamNotConfigured {
-        upstream: target.upstream.clone(),
-        app: app.slug.clone(),
-    })?;
+    let upstream = app
+        .upstream_named(&target.upstream)
+        .ok_or_else(|| NameError::UpstreamNotConfigured { upstream: target.upstream.clone(), app: app.slug.clone() })?;
     let repo = upstream.upstream_repo(&target.repo);
     if !upstream.allows(&repo) {
         return Err(NameError::RepositoryNotServed { repo: target.repo.clone(), upstream: upstream.display_name() });

@@ -291,19 +291,20 @@ impl From<crate::reference::ParseError> for RegistryError {
     }
 }
 
-
 impl From<crate::access::NameError> for RegistryError {
     fn from(e: crate::access::NameError) -> Self {
         use crate::access::NameError as N;
         let message = match e {
-            N::Shape { name, custom_domain: true } => format!(
-                "repository name {name} must be <upstream>/<repository> or proxy/<app>/<upstream>/<repository>"
-            ),
+            N::Shape { name, custom_domain: true } => {
+                format!("repository name {name} must be <upstream>/<repository> or proxy/<app>/<upstream>/<repository>")
+            }
             N::Shape { name, custom_domain: false } => {
                 format!("repository name {name} must be proxy/<app>/<upstream>/<repository>")
             }
             N::NotHere { name } => format!("repository {name} is not known here"),
-            N::UpstreamNotConfigured { upstream, app } => format!("upstream {upstream} is not configured for app {app}"),
+            N::UpstreamNotConfigured { upstream, app } => {
+                format!("upstream {upstream} is not configured for app {app}")
+            }
             N::RepositoryNotServed { repo, upstream } => {
                 format!("repository {repo} is not served through upstream {upstream}")
             }

@@ -114,7 +114,10 @@ mod tests {
     fn another_manifest_under_the_asked_digest_is_refused() {
         let asked = digest_of(b"{\"schemaVersion\":2}");
         let e = verify(BODY, Some(&asked), Some(OCI)).unwrap_err();
-        assert_eq!(e, ManifestError::DigestMismatch { expected: asked.to_string(), actual: digest_of(BODY).to_string() });
+        assert_eq!(
+            e,
+            ManifestError::DigestMismatch { expected: asked.to_string(), actual: digest_of(BODY).to_string() }
+        );
     }
 
     #[test]
@@ -138,7 +141,12 @@ mod tests {
 
     #[test]
     fn generic_or_parameterised_content_types_are_not_contradictions() {
-        for content_type in [None, Some("application/json"), Some(""), Some("Application/Vnd.OCI.Image.Manifest.v1+json; charset=utf-8")] {
+        for content_type in [
+            None,
+            Some("application/json"),
+            Some(""),
+            Some("Application/Vnd.OCI.Image.Manifest.v1+json; charset=utf-8"),
+        ] {
             assert!(verify(BODY, None, content_type).is_ok(), "{content_type:?}");
         }
         // A document without mediaType (OCI allows it) is checked by digest and JSON only.

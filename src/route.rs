@@ -189,7 +189,7 @@ mod tests {
             (Method::Get, "/", 404, ErrorCode::NameUnknown),
             (Method::Get, "/v3/", 404, ErrorCode::NameUnknown),
             (Method::Get, "/v2/local/x", 404, ErrorCode::NameUnknown),
-            (Method::Get, "/v2/local/x/manifests/", 400, ErrorCode::ManifestInvalid),
+            (Method::Get, "/v2/local/x/manifests/", 404, ErrorCode::ManifestUnknown),
             (Method::Get, "/v2/local/X/manifests/1.0", 400, ErrorCode::NameInvalid),
             (Method::Get, "/v2/local/../x/manifests/1.0", 400, ErrorCode::NameInvalid),
             (Method::Get, "/v2/local/%2e%2e/x/manifests/1.0", 400, ErrorCode::NameInvalid),

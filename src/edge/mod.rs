@@ -5,7 +5,9 @@
 mod runtime;
 mod transport;
 
-use worker::{console_error, console_log, console_warn, event, Context, Env, Headers, Request, Response, ResponseBuilder};
+use worker::{
+    console_error, console_log, console_warn, event, Context, Env, Headers, Request, Response, ResponseBuilder,
+};
 
 use crate::route::TOKEN_PATH;
 use crate::service::reply::{Headers as ReplyHeaders, Reply};

@@ -103,8 +103,7 @@ pub async fn check_bearer<R: Runtime>(
     scope: Option<String>,
 ) -> Result<token::Claims, RegistryError> {
     let keys = cx.config().signing_keys().await?;
-    let claims =
-        token::verify(text, &keys, cx.now).map_err(|error| Refusal::Token { error, scope: scope.clone() })?;
+    let claims = token::verify(text, &keys, cx.now).map_err(|error| Refusal::Token { error, scope: scope.clone() })?;
     if claims.aud != cx.origin.host {
         return Err(Refusal::TokenWrongRegistry { scope }.into());
     }
@@ -153,9 +152,12 @@ pub async fn authorize_pull<R: Runtime>(cx: &Ctx<'_, R>, name: &Name) -> Result<
         return Err(Refusal::UnknownApp { name: name.to_string(), app: target.app }.into());
     };
     if *licensed_app != target.app {
-        return Err(
-            Refusal::LicenseWrongApp { customer: customer.clone(), app: licensed_app.clone(), asked: target.app }.into()
-        );
+        return Err(Refusal::LicenseWrongApp {
+            customer: customer.clone(),
+            app: licensed_app.clone(),
+            asked: target.app,
+        }
+        .into());
     }
     let (upstream, upstream_repo) = access::upstream_repo(&app, &target)?;
     let upstream = upstream.clone();

@@ -18,12 +18,16 @@ const MANIFEST_HEADERS: [&str; 4] = ["content-type", "docker-content-digest", "c
 const MAX_ACCEPT_LEN: usize = 4096;
 const MAX_ETAG_LEN: usize = 1024;
 
-pub async fn manifest<R: Runtime>(pull: Pull<'_, '_, R>, reference: Reference) -> Result<Reply<R::Body>, RegistryError> {
+pub async fn manifest<R: Runtime>(
+    pull: Pull<'_, '_, R>,
+    reference: Reference,
+) -> Result<Reply<R::Body>, RegistryError> {
     let request = &pull.cx.request;
     let head_only = request.is_head();
     let accept = request.accept.clone().filter(|a| !a.trim().is_empty() && a.len() <= MAX_ACCEPT_LEN);
-    let mut up = upstream::Request::new(if head_only { "HEAD" } else { "GET" }, pull.url(&format!("manifests/{reference}")))
-        .header("accept", accept.unwrap_or_else(|| DEFAULT_MANIFEST_ACCEPT.to_string()));
+    let mut up =
+        upstream::Request::new(if head_only { "HEAD" } else { "GET" }, pull.url(&format!("manifests/{reference}")))
+            .header("accept", accept.unwrap_or_else(|| DEFAULT_MANIFEST_ACCEPT.to_string()));
     if let Some(etag) = request.if_none_match.clone().filter(|v| v.len() <= MAX_ETAG_LEN) {
         up = up.header("if-none-match", etag);
     }

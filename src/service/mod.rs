@@ -159,7 +159,10 @@ pub async fn handle<R: Runtime>(rt: &R, isolate: &Isolate, request: Incoming) ->
     Handled { reply, logs }
 }
 
-async fn dispatch<R: Runtime>(cx: &Ctx<'_, R>, route: Result<Route, RegistryError>) -> Result<Reply<R::Body>, RegistryError> {
+async fn dispatch<R: Runtime>(
+    cx: &Ctx<'_, R>,
+    route: Result<Route, RegistryError>,
+) -> Result<Reply<R::Body>, RegistryError> {
     if cx.origin.host.is_empty() {
         return Err(RegistryError::name_unknown("missing or invalid Host header"));
     }

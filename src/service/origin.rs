@@ -20,7 +20,8 @@ impl Origin {
     pub fn new(scheme: &str, host: &str) -> Origin {
         let host = host.to_ascii_lowercase();
         // A Host with characters outside a hostname would end up in the challenge header.
-        let valid = host.len() <= MAX_HOST_LEN && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+        let valid =
+            host.len() <= MAX_HOST_LEN && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
         let scheme = if scheme == "http" { "http" } else { "https" };
         Origin { scheme: scheme.to_string(), host: if valid { host } else { String::new() } }
     }

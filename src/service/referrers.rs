@@ -12,7 +12,9 @@ use super::Runtime;
 const MAX_ARTIFACT_TYPE_LEN: usize = 255;
 
 fn is_media_type(t: &str) -> bool {
-    t.len() <= MAX_ARTIFACT_TYPE_LEN && !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"./+-_".contains(&b))
+    t.len() <= MAX_ARTIFACT_TYPE_LEN
+        && !t.is_empty()
+        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"./+-_".contains(&b))
 }
 
 pub async fn referrers<R: Runtime>(pull: Pull<'_, '_, R>, digest: Digest) -> Result<Reply<R::Body>, RegistryError> {

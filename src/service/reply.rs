@@ -78,7 +78,9 @@ impl<B> Reply<B> {
 pub fn relay_headers(head: &Head, names: &[&'static str]) -> Headers {
     names
         .iter()
-        .filter_map(|n| head.header(n).filter(|v| !v.bytes().any(|b| b.is_ascii_control())).map(|v| (*n, v.to_string())))
+        .filter_map(|n| {
+            head.header(n).filter(|v| !v.bytes().any(|b| b.is_ascii_control())).map(|v| (*n, v.to_string()))
+        })
         .collect()
 }
 

@@ -43,7 +43,12 @@ impl Incoming {
     pub fn query_values(&self, name: &str) -> Vec<String> {
         self.query
             .as_deref()
-            .map(|q| url::form_urlencoded::parse(q.as_bytes()).filter(|(k, _)| k == name).map(|(_, v)| v.into_owned()).collect())
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .filter(|(k, _)| k == name)
+                    .map(|(_, v)| v.into_owned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

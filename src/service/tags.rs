@@ -42,7 +42,9 @@ pub async fn tags<R: Runtime>(pull: Pull<'_, '_, R>) -> Result<Reply<R::Body>, R
     };
     let last = match request.query_value("last") {
         None => None,
-        Some(v) => Some(v.parse::<Tag>().map_err(|e| RegistryError::new(400, ErrorCode::Unsupported, format!("last: {e}")))?),
+        Some(v) => {
+            Some(v.parse::<Tag>().map_err(|e| RegistryError::new(400, ErrorCode::Unsupported, format!("last: {e}")))?)
+        }
     };
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     if let Some(n) = n {
@@ -60,7 +62,11 @@ pub async fn tags<R: Runtime>(pull: Pull<'_, '_, R>) -> Result<Reply<R::Body>, R
     }
     let describe = pull.upstream().describe();
     let bytes = pull.cx.rt.read(body, MAX_TAG_LIST_BYTES).await.map_err(|_| {
-        RegistryError::upstream(502, ErrorCode::Unavailable, format!("the tag list from {describe} is too large or unreadable"))
+        RegistryError::upstream(
+            502,
+            ErrorCode::Unavailable,
+            format!("the tag list from {describe} is too large or unreadable"),
+        )
     })?;
     let listed: UpstreamTags = serde_json::from_slice(&bytes).map_err(|_| {
         RegistryError::upstream(502, ErrorCode::Unavailable, format!("the tag list from {describe} is not valid JSON"))

@@ -66,8 +66,10 @@ pub async fn token<R: Runtime, B>(cx: &Ctx<'_, R>) -> Result<Reply<B>, RegistryE
     };
     let claims = auth::check_license(cx, &license_text, None).await?;
     if binding.app().is_some_and(|a| a != claims.app) {
-        let refusal =
-            Refusal::LicenseWrongRegistry { customer: claims.customer.clone(), host: access::hostname_of(&cx.origin.host) };
+        let refusal = Refusal::LicenseWrongRegistry {
+            customer: claims.customer.clone(),
+            host: access::hostname_of(&cx.origin.host),
+        };
         return Err(auth::failed_sign_in(cx, refusal).await.into());
     }
     cx.note_caller(&claims.customer, &claims.id);
@@ -75,8 +77,8 @@ pub async fn token<R: Runtime, B>(cx: &Ctx<'_, R>) -> Result<Reply<B>, RegistryE
         let retry_after = throttle::window_remaining(cx.now);
         return Err(Refusal::TokenLimit { customer: claims.customer.clone(), retry_after }.into());
     }
-    let requested = scope::parse_all(scopes.iter().map(String::as_str))
-        .map_err(|e| bad_request(format!("invalid scope: {e}")))?;
+    let requested =
+        scope::parse_all(scopes.iter().map(String::as_str)).map_err(|e| bad_request(format!("invalid scope: {e}")))?;
     let app = cx.config().app(&claims.app).await?;
     let granted = access::grant(&claims, &requested, &binding, app.as_deref());
     let keys = cx.config().signing_keys().await?;

@@ -153,7 +153,7 @@ pub fn run(ctx: &Ctx, app: &str, image: &str) -> Outcome<()> {
     let (name, reference) = split_image(image)?;
     let app = require_app(ctx.kv()?, app)?;
     let target = access::resolve_name(&name, &HostBinding::Custom { app: app.slug.clone() })
-        .map_err(|e| Failure::usage(e.message))?;
+        .map_err(|e| Failure::usage(pullgate::error::RegistryError::from(e).message))?;
     let Some(record) = app.upstream_named(&target.upstream).cloned() else {
         let names: Vec<String> = app.upstreams.iter().map(|u| u.display_name()).collect();
         return Err(Failure::usage(format!("app {} has no upstream {:?}", app.slug, target.upstream))
