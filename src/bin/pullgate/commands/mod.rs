@@ -8,7 +8,7 @@ mod key;
 mod license;
 mod pull_check;
 mod upstream;
-mod upstream_test;
+mod upstream_probe;
 
 use std::cell::OnceCell;
 
