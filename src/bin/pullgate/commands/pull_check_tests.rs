@@ -1,6 +1,7 @@
 //! Tests of pull-check's pure parts: image references, the token realm rule, diagnoses.
 
 use super::*;
+use pullgate::upstream::Head;
 
 #[test]
 fn parses_good_image_references() {
@@ -45,8 +46,10 @@ fn the_license_only_goes_to_the_images_host() {
 #[test]
 fn refusals_map_to_diagnosis_codes() {
     let answer = |status: u16, challenge: Option<&str>, body: &str| Answer {
-        status,
-        headers: challenge.map(|c| vec![("www-authenticate".to_string(), c.to_string())]).unwrap_or_default(),
+        head: Head {
+            status,
+            headers: challenge.map(|c| vec![("www-authenticate".to_string(), c.to_string())]).unwrap_or_default(),
+        },
         body: body.as_bytes().to_vec(),
         truncated: false,
     };
@@ -75,7 +78,7 @@ fn refusals_map_to_diagnosis_codes() {
         ),
         (answer(500, None, ""), Exit::Failure),
     ] {
-        assert_eq!(diagnose(&a).0, want, "{}", a.status);
+        assert_eq!(diagnose(&a).0, want, "{}", a.head.status);
     }
     assert!(diagnose(&answer(403, None, err)).1.contains("DENIED: the license for globex"));
     assert_eq!(diagnose_at(&answer(403, None, err), true).0, Exit::CredentialsRejected);

@@ -51,7 +51,7 @@ impl Transport for BlockingTransport {
         if answer.truncated {
             return Err(TransportError::TooLarge);
         }
-        Ok((Head { status: answer.status, headers: answer.headers }, answer.body))
+        Ok((answer.head, answer.body))
     }
 
     async fn read(&self, body: Vec<u8>, limit: usize) -> Result<Vec<u8>, TransportError> {
