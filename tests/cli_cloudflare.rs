@@ -453,3 +453,24 @@ fn missing_configuration_is_a_usage_error_that_says_what_to_set() {
     assert!(run.stderr.contains("--state-dir"), "{}", run.stderr);
     assert!(log(&api).is_empty(), "nothing may reach the API: {:?}", log(&api));
 }
+
+#[test]
+fn insecure_dev_is_refused_on_the_production_backend() {
+    let api = stand_in();
+    ok(&api, &["app", "add", "acme"], "");
+    let before = kv(&api);
+    let cases: &[&[&str]] = &[
+        &["upstream", "add", "http://127.0.0.1:5000", "--app", "acme", "--alias", "local", "--insecure-dev"],
+        &["upstream", "add", "ghcr.io", "--app", "acme", "--insecure-dev"],
+        &["domain", "add", "localhost", "--app", "acme", "--insecure-dev"],
+        &["domain", "add", "images.acme.com", "--app", "acme", "--insecure-dev"],
+    ];
+    for args in cases {
+        let requests = log(&api).len();
+        let run = pullgate(&api, args, "");
+        assert_eq!(run.code, 2, "pullgate {args:?}:\n{}", run.stderr);
+        assert!(run.stderr.contains("--insecure-dev is refused on the cloudflare backend"), "{}", run.stderr);
+        assert_eq!(log(&api).len(), requests, "pullgate {args:?} reached the API");
+    }
+    assert_eq!(kv(&api), before);
+}

@@ -142,8 +142,8 @@ pub enum DomainCommand {
         /// The Worker's hostname for the CNAME [env: PULLGATE_CNAME_TARGET].
         #[arg(long, value_name = "HOST")]
         cname_target: Option<String>,
-        /// Local development only: also accept `localhost` (which real clients can reach
-        /// without DNS or a Host header).
+        /// Local backend only (refused on cloudflare): also accept `localhost` (which real
+        /// clients can reach without DNS or a Host header).
         #[arg(long)]
         insecure_dev: bool,
     },
@@ -255,7 +255,7 @@ pub struct UpstreamAddArgs {
     /// ecr: GetAuthorizationToken endpoint when not https://api.ecr.<region>.amazonaws.com/ (FIPS, VPC).
     #[arg(long, value_name = "URL")]
     pub ecr_auth_endpoint: Option<String>,
-    /// Allow http, IP and loopback endpoints: local test registries only.
+    /// Allow http, IP and loopback endpoints: local test registries, local backend only.
     #[arg(long)]
     pub insecure_dev: bool,
     /// Replace an existing upstream with the same endpoint or name (one atomic write).

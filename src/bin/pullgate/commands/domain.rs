@@ -45,6 +45,9 @@ fn cname_target(ctx: &Ctx, flag: Option<&str>) -> Outcome<(String, bool)> {
 }
 
 fn add(ctx: &Ctx, host: &str, app: &str, cname_flag: Option<&str>, insecure_dev: bool) -> Outcome<()> {
+    if insecure_dev {
+        ctx.refuse_insecure_dev_in_production()?;
+    }
     let host = if insecure_dev && host.trim().eq_ignore_ascii_case("localhost") {
         "localhost".to_string()
     } else {

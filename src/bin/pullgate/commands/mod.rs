@@ -60,6 +60,18 @@ impl Ctx {
     pub fn backend_options(&self) -> &BackendOptions {
         &self.backend
     }
+
+    /// `--insecure-dev` records (plain http, loopback, `localhost`) exist for `wrangler dev`; in
+    /// the production namespace they would point real customers' pulls at them, so the
+    /// Cloudflare backend refuses the flag before anything is read or written.
+    pub fn refuse_insecure_dev_in_production(&self) -> Outcome<()> {
+        if self.backend.selected().as_deref() == Some("cloudflare") {
+            return Err(Failure::usage("--insecure-dev is refused on the cloudflare backend (production KV)").hint(
+                "use it only with --backend local (the `wrangler dev` store); production upstreams and domains need https and public host names",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Runs one parsed command.

@@ -115,10 +115,14 @@ impl BackendOptions {
         }
     }
 
+    /// The backend named by `--backend` or the environment, if any.
+    pub fn selected(&self) -> Option<String> {
+        self.backend.clone().or_else(|| env(settings::ENV_BACKEND))
+    }
+
     /// Connects to the selected backend.
     pub fn open(&self) -> Outcome<Box<dyn Kv>> {
-        let choice = self.backend.clone().or_else(|| env(settings::ENV_BACKEND));
-        match choice.as_deref() {
+        match self.selected().as_deref() {
             Some("local") => {
                 let state = self.state_dir.clone().or_else(|| env(settings::ENV_LOCAL_STATE).map(PathBuf::from));
                 let state = state.ok_or_else(|| {
