@@ -417,10 +417,11 @@ fn api_error_messages_are_surfaced() {
     // A wrong token: the API's own words, plus how to fix it.
     let mut run = pullgate(&api, &["app", "list", "--api-token-file", "/nonexistent"], "");
     assert_eq!(run.code, 2, "{}", run.stderr);
-    let token_file = std::env::temp_dir().join(format!("pullgate-cf-token-{}", std::process::id()));
+    // In a directory of its own, removed on drop: no token-shaped file outlives the test.
+    let tmp = tempfile::tempdir().unwrap();
+    let token_file = tmp.path().join("api-token");
     std::fs::write(&token_file, "wrong-token\n").unwrap();
     run = pullgate(&api, &["app", "list", "--api-token-file", token_file.to_str().unwrap()], "");
-    std::fs::remove_file(&token_file).unwrap();
     assert_eq!(run.code, 1);
     assert!(
         run.stderr.contains("Authentication error (code 10000)") && run.stderr.contains("Workers KV Storage"),

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
@@ -25,28 +24,23 @@ fn wrangler_bin() -> PathBuf {
     bin
 }
 
-/// A fresh directory under cargo's per-target temp dir.
-fn temp_dir(label: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "cli-local-{label}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory under cargo's per-target temp dir, removed when the test's store is dropped
+/// (it holds root secrets and passwords).
+fn temp_dir(label: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("cli-local-{label}-")).tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
 }
 
 struct Store {
     dir: PathBuf,
     kv: PathBuf,
+    _removed_on_drop: tempfile::TempDir,
 }
 
 impl Store {
     fn new(label: &str) -> Store {
-        let dir = temp_dir(label);
-        Store { kv: dir.join("kv"), dir }
+        let tmp = temp_dir(label);
+        let dir = tmp.path().to_path_buf();
+        Store { kv: dir.join("kv"), dir, _removed_on_drop: tmp }
     }
 
     /// Every key and value, read with wrangler itself (list + bulk get).

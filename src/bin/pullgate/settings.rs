@@ -95,9 +95,8 @@ mod tests {
 
     #[test]
     fn reads_namespace_name_and_cache_seconds() {
-        let dir = std::env::temp_dir().join(format!("pullgate-settings-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("wrangler.toml");
+        let tmp = crate::commands::test_support::temp_dir();
+        let path = tmp.path().join("wrangler.toml");
         std::fs::write(
             &path,
             r#"name = "pullgate"
@@ -115,7 +114,6 @@ CONFIG_CACHE_SECONDS = "45"
         assert_eq!(load_wrangler_config(&path).unwrap().kv_namespace_id.as_deref(), Some("x"));
         std::fs::write(&path, "name = [").unwrap();
         assert!(load_wrangler_config(&path).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -154,6 +154,19 @@ pub mod test_support {
         ctx.kv().unwrap().put_many(&[(pullgate::store::app_key(slug), encoded)]).unwrap();
     }
 
+    /// A private directory for one test's files (secrets among them), removed when dropped, so
+    /// no credential-shaped file outlives the test.
+    pub fn temp_dir() -> tempfile::TempDir {
+        tempfile::Builder::new().prefix("pullgate-test-").tempdir().unwrap()
+    }
+
+    /// Writes `content` to `name` inside `dir` and returns its path.
+    pub fn write_file(dir: &tempfile::TempDir, name: &str, content: &str) -> std::path::PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
     pub fn snapshot(ctx: &Ctx) -> std::collections::BTreeMap<String, String> {
         let kv = ctx.kv().unwrap();
         crate::kv::load_prefixes(kv, &[""]).unwrap()
