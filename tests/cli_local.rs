@@ -380,28 +380,16 @@ fn flaky_wrangler(s: &Store, fail_runs: u32, message: &str) -> (PathBuf, PathBuf
     (script, runs)
 }
 
+// The retry path itself (pauses and bounds) is tested in kv/local.rs with an injected sleeper;
+// this checks, end to end, that a real error is reported at once in wrangler's own words.
 #[test]
-fn a_dropped_local_runtime_call_is_retried_and_other_failures_are_not() {
-    let s = Store::new("flaky");
-    let (script, runs) = flaky_wrangler(&s, 2, "Network connection lost.");
-    let run = s.run(&["app", "list", "--json"], "", &[("PULLGATE_WRANGLER", script.to_str().unwrap())]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(json(&run.stdout), serde_json::json!([]));
-    assert_eq!(std::fs::read_to_string(&runs).unwrap().trim(), "3");
-    assert!(run.stderr.contains("Network connection lost") && run.stderr.contains("retrying"), "{}", run.stderr);
-
-    let s = Store::new("flaky-forever");
-    let (script, runs) = flaky_wrangler(&s, 100, "Network connection lost.");
-    let run = s.run(&["app", "list"], "", &[("PULLGATE_WRANGLER", script.to_str().unwrap())]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("wrangler kv key list failed: Network connection lost."), "{}", run.stderr);
-    assert_eq!(std::fs::read_to_string(&runs).unwrap().trim(), "4", "bounded attempts");
-
+fn a_wrangler_error_is_reported_at_once_with_its_message() {
     let s = Store::new("broken");
     let (script, runs) = flaky_wrangler(&s, 100, "Could not read file: /x.json");
     let run = s.run(&["app", "list"], "", &[("PULLGATE_WRANGLER", script.to_str().unwrap())]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("Could not read file") && !run.stderr.contains("retrying"), "{}", run.stderr);
+    assert!(run.stderr.contains("wrangler kv key list failed: Could not read file"), "{}", run.stderr);
+    assert!(!run.stderr.contains("retrying"), "{}", run.stderr);
     assert_eq!(std::fs::read_to_string(&runs).unwrap().trim(), "1", "a real error is reported at once");
 }
 
