@@ -453,3 +453,26 @@ fn writes_are_seen_by_a_running_wrangler_dev() {
     s.ok(&["app", "remove", "acme"], "");
     assert_eq!(get("app:acme").unwrap()["value"], Value::Null, "the edge sees the delete");
 }
+
+#[test]
+fn pull_check_reports_an_unreachable_edge_with_the_network_code() {
+    let s = Store::new("pull-check");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    // A gateway in front of an edge that does not answer: a bare 502, no registry error body.
+    let gateway = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let gateway_addr = gateway.server_addr().to_ip().unwrap();
+    let answering = std::thread::spawn(move || {
+        if let Ok(request) = gateway.recv() {
+            let _ = request.respond(tiny_http::Response::from_string("Bad Gateway").with_status_code(502));
+        }
+    });
+    for edge in [closed, gateway_addr] {
+        let image = format!("{edge}/proxy/acme/ghcr.io/acme/web:1.0");
+        let run = s.run(&["--json", "pull-check", &image, "--license", "pgl1.x"], "", &[]);
+        assert_eq!(run.code, 6, "{edge}: {}{}", run.stdout, run.stderr);
+        let report = json(&run.stdout);
+        assert_eq!((report["ok"].as_bool(), report["diagnosis"].as_str()), (Some(false), Some("network")), "{report}");
+        assert_eq!(report["exit_code"], 6);
+    }
+    answering.join().unwrap();
+}

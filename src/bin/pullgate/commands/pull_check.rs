@@ -142,7 +142,17 @@ fn diagnose(answer: &Answer) -> (Exit, String) {
 
 /// At the token endpoint a 403 refuses the license itself (expired, revoked, other app).
 fn diagnose_at(answer: &Answer, token_step: bool) -> (Exit, String) {
-    let message = answer.registry_error().unwrap_or_else(|| format!("HTTP {}", answer.head.status));
+    let status = answer.head.status;
+    let envelope = answer.registry_error();
+    // Every edge answer carries an OCI error body; a bare gateway status comes from whatever is in
+    // front of it (Cloudflare's 52x and 530, a proxy's 502-504): the edge itself was not reached.
+    if envelope.is_none() && is_gateway_failure(status) {
+        return (
+            Exit::Network,
+            format!("HTTP {status} without a registry error: the edge could not be reached (it did not answer the proxy or Cloudflare in front of it)"),
+        );
+    }
+    let message = envelope.unwrap_or_else(|| format!("HTTP {status}"));
     let insufficient = answer.head.headers_named("www-authenticate").any(|h| h.contains("insufficient_scope"));
     let exit = match answer.head.status {
         401 if insufficient => Exit::NotEntitled,
@@ -155,9 +165,17 @@ fn diagnose_at(answer: &Answer, token_step: bool) -> (Exit, String) {
         429 => Exit::RateLimited,
         // The edge reports the vendor's upstream credential problems as 502 with this wording.
         502 if message.contains("credentials") => Exit::CredentialsRejected,
+        // The edge's own words when its upstream is unreachable (502) or too slow (504).
+        502 if message.contains("could not be reached") => Exit::Network,
+        504 => Exit::Network,
         _ => Exit::Failure,
     };
     (exit, format!("HTTP {}: {message}", answer.head.status))
+}
+
+/// Statuses a gateway in front of the edge uses when it could not get an answer from it.
+fn is_gateway_failure(status: u16) -> bool {
+    matches!(status, 502..=504 | 520..=527 | 530)
 }
 
 fn net_failure(e: &NetError) -> (Exit, String) {
