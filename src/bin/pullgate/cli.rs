@@ -26,7 +26,7 @@ Environment:
   PULLGATE_CF_API_BASE       cloudflare: API base URL (default https://api.cloudflare.com/client/v4)
   PULLGATE_ROOT_SECRET       the Worker's root secret, 64 hex characters
   PULLGATE_ROOT_SECRET_FILE  a file holding it (bare hex or PULLGATE_ROOT_SECRET=<hex>)
-  PULLGATE_CNAME_TARGET      the Worker's hostname, printed by `domain add`";
+  PULLGATE_CNAME_TARGET      the Worker's hostname, printed by `domain add` (default: from wrangler.toml)";
 
 /// Admin CLI of pullgate, the authenticating container-image proxy registry: manages the apps,
 /// domains, upstream registries, signing keys and licenses the edge reads from KV.
@@ -139,7 +139,8 @@ pub enum DomainCommand {
         /// App slug.
         #[arg(long)]
         app: String,
-        /// The Worker's hostname for the CNAME [env: PULLGATE_CNAME_TARGET].
+        /// The Worker's hostname for the CNAME [env: PULLGATE_CNAME_TARGET; default: the first
+        /// public host in wrangler.toml's DEFAULT_HOSTS, then its routes].
         #[arg(long, value_name = "HOST")]
         cname_target: Option<String>,
         /// Local backend only (refused on cloudflare): also accept `localhost` (which real

@@ -140,6 +140,14 @@ pub mod test_support {
         Ctx::with_kv(Box::new(MemoryKv::default()), NOW)
     }
 
+    /// A context over an empty in-memory store that reads `wrangler_toml` as the Worker's config.
+    pub fn ctx_with_wrangler_config(wrangler_toml: &std::path::Path) -> Ctx {
+        let options = BackendOptions { wrangler_config: Some(wrangler_toml.to_path_buf()), ..Default::default() };
+        let ctx = Ctx::new(Output { json: true }, NOW, options);
+        let _ = ctx.kv.set(Box::new(MemoryKv::default()));
+        ctx
+    }
+
     /// Stores an empty app (no upstreams) under `slug`, as `app add` would.
     pub fn put_app(ctx: &Ctx, slug: &str) {
         let app = pullgate::store::AppRecord {
