@@ -311,7 +311,8 @@ pub enum LicenseCommand {
         /// Customer name shown in messages and logs.
         #[arg(long)]
         customer: String,
-        /// YYYY-MM-DD (00:00 UTC), RFC 3339, or a duration such as 90d, 12h, 2w, 1y.
+        /// YYYY-MM-DD (00:00 UTC), RFC 3339, or a duration from now: a whole number and one of
+        /// s, min, h, d, w, y (e.g. 90d, 12h, 30min; a bare m is refused as ambiguous).
         #[arg(long)]
         expires: String,
         /// Upstream repository pattern the license is limited to (repeatable); none means all.
