@@ -1,5 +1,7 @@
 //! The command tree: `pullgate <noun> <verb>`, global flags, and the help text users read.
 
+#[cfg(test)]
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -360,4 +362,88 @@ pub struct PullCheckArgs {
     /// Connect to ADDR:PORT for the image's host (a custom domain before its DNS exists).
     #[arg(long, value_name = "ADDR:PORT")]
     pub connect_to: Option<std::net::SocketAddr>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// The synopsis block of docs/cli.md, split per noun (`pullgate <noun> …` and the lines
+    /// under it) plus the global options.
+    fn synopsis_by_noun() -> BTreeMap<String, String> {
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/cli.md")).unwrap();
+        let block = docs.split("```text\npullgate ").nth(1).unwrap().split("```").next().unwrap();
+        let mut nouns = BTreeMap::new();
+        let mut current = String::new();
+        for (i, line) in block.lines().enumerate() {
+            let line = if i == 0 { format!("pullgate {line}") } else { line.to_string() };
+            if let Some(rest) = line.strip_prefix("pullgate ") {
+                current = rest.split_whitespace().next().unwrap().to_string();
+            } else if line.starts_with("global options:") {
+                current = "global".to_string();
+            }
+            nouns.entry(current.clone()).or_insert_with(String::new).push_str(&format!("{line}\n"));
+        }
+        nouns
+    }
+
+    /// Whether `text` has `word` standing alone (not as part of a longer flag or name).
+    fn mentions(text: &str, word: &str) -> bool {
+        text.match_indices(word).any(|(at, _)| {
+            let before = text[..at].chars().next_back();
+            let after = text[at + word.len()..].chars().next();
+            let is_name = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            !is_name(before) && !is_name(after)
+        })
+    }
+
+    /// Long flags and value-enum values of a command's own arguments.
+    fn words_of(command: &clap::Command) -> Vec<String> {
+        let mut words = Vec::new();
+        for arg in command.get_arguments().filter(|a| !a.is_global_set() && a.get_id() != "help") {
+            if let Some(long) = arg.get_long() {
+                words.push(format!("--{long}"));
+                if arg.get_action().takes_values() {
+                    words.extend(arg.get_possible_values().iter().map(|v| v.get_name().to_string()));
+                }
+            }
+        }
+        words
+    }
+
+    #[test]
+    fn the_docs_synopsis_lists_every_command_and_flag() {
+        let synopsis = synopsis_by_noun();
+        let cli = Cli::command();
+        let mut missing = Vec::new();
+        for noun in cli.get_subcommands() {
+            let name = noun.get_name();
+            let Some(text) = synopsis.get(name) else {
+                missing.push(format!("pullgate {name}"));
+                continue;
+            };
+            let verbs: Vec<&clap::Command> = noun.get_subcommands().collect();
+            let leaves = if verbs.is_empty() { vec![noun] } else { verbs };
+            for leaf in leaves {
+                if leaf.get_name() != name && !mentions(text, leaf.get_name()) {
+                    missing.push(format!("pullgate {name} {}", leaf.get_name()));
+                }
+                for word in words_of(leaf) {
+                    if !mentions(text, &word) {
+                        missing.push(format!("pullgate {name} {} {word}", leaf.get_name()));
+                    }
+                }
+            }
+        }
+        let global = synopsis.get("global").cloned().unwrap_or_default();
+        for arg in cli.get_arguments().filter(|a| a.is_global_set()) {
+            let flag = format!("--{}", arg.get_long().unwrap());
+            if !mentions(&global, &flag) {
+                missing.push(format!("global {flag}"));
+            }
+        }
+        assert!(missing.is_empty(), "docs/cli.md's synopsis lacks: {missing:#?}");
+    }
 }
