@@ -446,4 +446,100 @@ mod tests {
         }
         assert!(missing.is_empty(), "docs/cli.md's synopsis lacks: {missing:#?}");
     }
+
+    /// Shell words of a documented command line, up to the first pipe, redirection or comment.
+    fn shell_words(line: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut word = String::new();
+        let mut quote = None;
+        let mut in_word = false;
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), c) => word.push(c),
+                (None, '\'' | '"') => {
+                    quote = Some(c);
+                    in_word = true;
+                }
+                (None, c) if c.is_whitespace() => {
+                    if in_word {
+                        words.push(std::mem::take(&mut word));
+                        in_word = false;
+                    }
+                }
+                (None, c) => {
+                    word.push(c);
+                    in_word = true;
+                }
+            }
+        }
+        if in_word {
+            words.push(word);
+        }
+        let end = words
+            .iter()
+            .position(|w| ["|", ">", "<", ";", "&&", "#", "2>&1"].contains(&w.as_str()) || w.starts_with("<<<"))
+            .unwrap_or(words.len());
+        words.truncate(end);
+        words
+    }
+
+    /// Every `pullgate …` invocation written in README.md and docs/cli.md: inline code, shell
+    /// blocks (also after a pipe or inside `$(…)`), and README's upstream table, whose cells
+    /// continue `pullgate upstream add`.
+    fn documented_command_lines() -> Vec<(String, String)> {
+        let mut lines = Vec::new();
+        for doc in ["README.md", "docs/cli.md"] {
+            let text = std::fs::read_to_string(format!("{}/{doc}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            let mut in_shell = false;
+            for line in text.lines() {
+                if line.starts_with("```") {
+                    in_shell = line == "```sh";
+                    continue;
+                }
+                let mut found = Vec::new();
+                if in_shell {
+                    if line.trim_start().starts_with('#') {
+                        continue;
+                    }
+                    if let Some(at) = line.find("pullgate ") {
+                        let command = &line[at..];
+                        found.push(match line[..at].ends_with("$(") {
+                            true => command.rsplit_once(')').map_or(command, |(c, _)| c).to_string(),
+                            false => command.to_string(),
+                        });
+                    }
+                } else {
+                    for (n, span) in line.split('`').enumerate() {
+                        if n % 2 == 1 && span.starts_with("pullgate ") && !span.contains("<noun>") {
+                            found.push(span.to_string());
+                        }
+                        if n % 2 == 1 && line.starts_with('|') && span.starts_with("--app ") {
+                            found.push(format!("pullgate upstream add {span}"));
+                        }
+                    }
+                }
+                lines.extend(found.into_iter().map(|command| (doc.to_string(), command)));
+            }
+        }
+        lines
+    }
+
+    #[test]
+    fn every_documented_command_line_parses() {
+        let lines = documented_command_lines();
+        assert!(lines.len() > 30, "too few command lines found: {lines:?}");
+        let mut refused = Vec::new();
+        for (doc, line) in lines {
+            let words = shell_words(&line);
+            if let Err(e) = Cli::try_parse_from(&words) {
+                // `pullgate domain add` in prose names a command; it is not an invocation.
+                let a_reference = words.len() < 4 && e.kind() == clap::error::ErrorKind::MissingRequiredArgument;
+                if !a_reference {
+                    refused.push(format!("{doc}: {line}\n  {}", e.to_string().lines().next().unwrap_or_default()));
+                }
+            }
+        }
+        assert!(refused.is_empty(), "documented commands that pullgate refuses:\n{}", refused.join("\n"));
+    }
 }
