@@ -67,7 +67,8 @@ impl Ctx {
     pub fn refuse_insecure_dev_in_production(&self) -> Outcome<()> {
         if self.backend.selected().as_deref() == Some("cloudflare") {
             return Err(Failure::usage("--insecure-dev is refused on the cloudflare backend (production KV)").hint(
-                "use it only with --backend local (the `wrangler dev` store); production upstreams and domains need https and public host names",
+                "use it only with --backend local (the `wrangler dev` store); production upstreams and domains \
+                 need https and public host names",
             ));
         }
         Ok(())

@@ -149,7 +149,10 @@ fn diagnose_at(answer: &Answer, token_step: bool) -> (Exit, String) {
     if envelope.is_none() && is_gateway_failure(status) {
         return (
             Exit::Network,
-            format!("HTTP {status} without a registry error: the edge could not be reached (it did not answer the proxy or Cloudflare in front of it)"),
+            format!(
+                "HTTP {status} without a registry error: the edge could not be reached (it did not answer \
+                 the proxy or Cloudflare in front of it)"
+            ),
         );
     }
     let message = envelope.unwrap_or_else(|| format!("HTTP {status}"));

@@ -154,7 +154,8 @@ fn host_instead_of_name(app: &AppRecord, image: &str) -> Option<Failure> {
         let name = upstream.display_name();
         return Some(
             Failure::usage(format!(
-                "image {image:?} starts with the endpoint {first} of upstream {name}; image paths name an upstream by its alias"
+                "image {image:?} starts with the endpoint {first} of upstream {name}; image paths name an \
+                 upstream by its alias"
             ))
             .hint(format!("pullgate upstream test {} {name}/{rest}", app.slug)),
         );
