@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
@@ -25,28 +24,23 @@ fn wrangler_bin() -> PathBuf {
     bin
 }
 
-/// A fresh directory under cargo's per-target temp dir.
-fn temp_dir(label: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "cli-local-{label}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory under cargo's per-target temp dir, removed when the test's store is dropped
+/// (it holds root secrets and passwords).
+fn temp_dir(label: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("cli-local-{label}-")).tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
 }
 
 struct Store {
     dir: PathBuf,
     kv: PathBuf,
+    _removed_on_drop: tempfile::TempDir,
 }
 
 impl Store {
     fn new(label: &str) -> Store {
-        let dir = temp_dir(label);
-        Store { kv: dir.join("kv"), dir }
+        let tmp = temp_dir(label);
+        let dir = tmp.path().to_path_buf();
+        Store { kv: dir.join("kv"), dir, _removed_on_drop: tmp }
     }
 
     /// Every key and value, read with wrangler itself (list + bulk get).
@@ -386,28 +380,16 @@ fn flaky_wrangler(s: &Store, fail_runs: u32, message: &str) -> (PathBuf, PathBuf
     (script, runs)
 }
 
+// The retry path itself (pauses and bounds) is tested in kv/local.rs with an injected sleeper;
+// this checks, end to end, that a real error is reported at once in wrangler's own words.
 #[test]
-fn a_dropped_local_runtime_call_is_retried_and_other_failures_are_not() {
-    let s = Store::new("flaky");
-    let (script, runs) = flaky_wrangler(&s, 2, "Network connection lost.");
-    let run = s.run(&["app", "list", "--json"], "", &[("PULLGATE_WRANGLER", script.to_str().unwrap())]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(json(&run.stdout), serde_json::json!([]));
-    assert_eq!(std::fs::read_to_string(&runs).unwrap().trim(), "3");
-    assert!(run.stderr.contains("Network connection lost") && run.stderr.contains("retrying"), "{}", run.stderr);
-
-    let s = Store::new("flaky-forever");
-    let (script, runs) = flaky_wrangler(&s, 100, "Network connection lost.");
-    let run = s.run(&["app", "list"], "", &[("PULLGATE_WRANGLER", script.to_str().unwrap())]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("wrangler kv key list failed: Network connection lost."), "{}", run.stderr);
-    assert_eq!(std::fs::read_to_string(&runs).unwrap().trim(), "4", "bounded attempts");
-
+fn a_wrangler_error_is_reported_at_once_with_its_message() {
     let s = Store::new("broken");
     let (script, runs) = flaky_wrangler(&s, 100, "Could not read file: /x.json");
     let run = s.run(&["app", "list"], "", &[("PULLGATE_WRANGLER", script.to_str().unwrap())]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("Could not read file") && !run.stderr.contains("retrying"), "{}", run.stderr);
+    assert!(run.stderr.contains("wrangler kv key list failed: Could not read file"), "{}", run.stderr);
+    assert!(!run.stderr.contains("retrying"), "{}", run.stderr);
     assert_eq!(std::fs::read_to_string(&runs).unwrap().trim(), "1", "a real error is reported at once");
 }
 
@@ -470,4 +452,27 @@ fn writes_are_seen_by_a_running_wrangler_dev() {
     assert_eq!(app["name"], "Seen Live");
     s.ok(&["app", "remove", "acme"], "");
     assert_eq!(get("app:acme").unwrap()["value"], Value::Null, "the edge sees the delete");
+}
+
+#[test]
+fn pull_check_reports_an_unreachable_edge_with_the_network_code() {
+    let s = Store::new("pull-check");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    // A gateway in front of an edge that does not answer: a bare 502, no registry error body.
+    let gateway = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let gateway_addr = gateway.server_addr().to_ip().unwrap();
+    let answering = std::thread::spawn(move || {
+        if let Ok(request) = gateway.recv() {
+            let _ = request.respond(tiny_http::Response::from_string("Bad Gateway").with_status_code(502));
+        }
+    });
+    for edge in [closed, gateway_addr] {
+        let image = format!("{edge}/proxy/acme/ghcr.io/acme/web:1.0");
+        let run = s.run(&["--json", "pull-check", &image, "--license", "pgl1.x"], "", &[]);
+        assert_eq!(run.code, 6, "{edge}: {}{}", run.stdout, run.stderr);
+        let report = json(&run.stdout);
+        assert_eq!((report["ok"].as_bool(), report["diagnosis"].as_str()), (Some(false), Some("network")), "{report}");
+        assert_eq!(report["exit_code"], 6);
+    }
+    answering.join().unwrap();
 }

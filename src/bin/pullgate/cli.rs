@@ -1,5 +1,7 @@
 //! The command tree: `pullgate <noun> <verb>`, global flags, and the help text users read.
 
+#[cfg(test)]
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -26,7 +28,7 @@ Environment:
   PULLGATE_CF_API_BASE       cloudflare: API base URL (default https://api.cloudflare.com/client/v4)
   PULLGATE_ROOT_SECRET       the Worker's root secret, 64 hex characters
   PULLGATE_ROOT_SECRET_FILE  a file holding it (bare hex or PULLGATE_ROOT_SECRET=<hex>)
-  PULLGATE_CNAME_TARGET      the Worker's hostname, printed by `domain add`";
+  PULLGATE_CNAME_TARGET      the Worker's hostname, printed by `domain add` (default: from wrangler.toml)";
 
 /// Admin CLI of pullgate, the authenticating container-image proxy registry: manages the apps,
 /// domains, upstream registries, signing keys and licenses the edge reads from KV.
@@ -139,11 +141,12 @@ pub enum DomainCommand {
         /// App slug.
         #[arg(long)]
         app: String,
-        /// The Worker's hostname for the CNAME [env: PULLGATE_CNAME_TARGET].
+        /// The Worker's hostname for the CNAME [env: PULLGATE_CNAME_TARGET; default: the first
+        /// public host in wrangler.toml's DEFAULT_HOSTS, then its routes].
         #[arg(long, value_name = "HOST")]
         cname_target: Option<String>,
-        /// Local development only: also accept `localhost` (which real clients can reach
-        /// without DNS or a Host header).
+        /// Local backend only (refused on cloudflare): also accept `localhost` (which real
+        /// clients can reach without DNS or a Host header).
         #[arg(long)]
         insecure_dev: bool,
     },
@@ -255,7 +258,7 @@ pub struct UpstreamAddArgs {
     /// ecr: GetAuthorizationToken endpoint when not https://api.ecr.<region>.amazonaws.com/ (FIPS, VPC).
     #[arg(long, value_name = "URL")]
     pub ecr_auth_endpoint: Option<String>,
-    /// Allow http, IP and loopback endpoints: local test registries only.
+    /// Allow http, IP and loopback endpoints: local test registries, local backend only.
     #[arg(long)]
     pub insecure_dev: bool,
     /// Replace an existing upstream with the same endpoint or name (one atomic write).
@@ -310,7 +313,8 @@ pub enum LicenseCommand {
         /// Customer name shown in messages and logs.
         #[arg(long)]
         customer: String,
-        /// YYYY-MM-DD (00:00 UTC), RFC 3339, or a duration such as 90d, 12h, 2w, 1y.
+        /// YYYY-MM-DD (00:00 UTC), RFC 3339, or a duration from now: a whole number and one of
+        /// s, min, h, d, w, y (e.g. 90d, 12h, 30min; a bare m is refused as ambiguous).
         #[arg(long)]
         expires: String,
         /// Upstream repository pattern the license is limited to (repeatable); none means all.
@@ -358,4 +362,184 @@ pub struct PullCheckArgs {
     /// Connect to ADDR:PORT for the image's host (a custom domain before its DNS exists).
     #[arg(long, value_name = "ADDR:PORT")]
     pub connect_to: Option<std::net::SocketAddr>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// The synopsis block of docs/cli.md, split per noun (`pullgate <noun> …` and the lines
+    /// under it) plus the global options.
+    fn synopsis_by_noun() -> BTreeMap<String, String> {
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/cli.md")).unwrap();
+        let block = docs.split("```text\npullgate ").nth(1).unwrap().split("```").next().unwrap();
+        let mut nouns = BTreeMap::new();
+        let mut current = String::new();
+        for (i, line) in block.lines().enumerate() {
+            let line = if i == 0 { format!("pullgate {line}") } else { line.to_string() };
+            if let Some(rest) = line.strip_prefix("pullgate ") {
+                current = rest.split_whitespace().next().unwrap().to_string();
+            } else if line.starts_with("global options:") {
+                current = "global".to_string();
+            }
+            nouns.entry(current.clone()).or_insert_with(String::new).push_str(&format!("{line}\n"));
+        }
+        nouns
+    }
+
+    /// Whether `text` has `word` standing alone (not as part of a longer flag or name).
+    fn mentions(text: &str, word: &str) -> bool {
+        text.match_indices(word).any(|(at, _)| {
+            let before = text[..at].chars().next_back();
+            let after = text[at + word.len()..].chars().next();
+            let is_name = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            !is_name(before) && !is_name(after)
+        })
+    }
+
+    /// Long flags and value-enum values of a command's own arguments.
+    fn words_of(command: &clap::Command) -> Vec<String> {
+        let mut words = Vec::new();
+        for arg in command.get_arguments().filter(|a| !a.is_global_set() && a.get_id() != "help") {
+            if let Some(long) = arg.get_long() {
+                words.push(format!("--{long}"));
+                if arg.get_action().takes_values() {
+                    words.extend(arg.get_possible_values().iter().map(|v| v.get_name().to_string()));
+                }
+            }
+        }
+        words
+    }
+
+    #[test]
+    fn the_docs_synopsis_lists_every_command_and_flag() {
+        let synopsis = synopsis_by_noun();
+        let cli = Cli::command();
+        let mut missing = Vec::new();
+        for noun in cli.get_subcommands() {
+            let name = noun.get_name();
+            let Some(text) = synopsis.get(name) else {
+                missing.push(format!("pullgate {name}"));
+                continue;
+            };
+            let verbs: Vec<&clap::Command> = noun.get_subcommands().collect();
+            let leaves = if verbs.is_empty() { vec![noun] } else { verbs };
+            for leaf in leaves {
+                if leaf.get_name() != name && !mentions(text, leaf.get_name()) {
+                    missing.push(format!("pullgate {name} {}", leaf.get_name()));
+                }
+                for word in words_of(leaf) {
+                    if !mentions(text, &word) {
+                        missing.push(format!("pullgate {name} {} {word}", leaf.get_name()));
+                    }
+                }
+            }
+        }
+        let global = synopsis.get("global").cloned().unwrap_or_default();
+        for arg in cli.get_arguments().filter(|a| a.is_global_set()) {
+            let flag = format!("--{}", arg.get_long().unwrap());
+            if !mentions(&global, &flag) {
+                missing.push(format!("global {flag}"));
+            }
+        }
+        assert!(missing.is_empty(), "docs/cli.md's synopsis lacks: {missing:#?}");
+    }
+
+    /// Shell words of a documented command line, up to the first pipe, redirection or comment.
+    fn shell_words(line: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut word = String::new();
+        let mut quote = None;
+        let mut in_word = false;
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), c) => word.push(c),
+                (None, '\'' | '"') => {
+                    quote = Some(c);
+                    in_word = true;
+                }
+                (None, c) if c.is_whitespace() => {
+                    if in_word {
+                        words.push(std::mem::take(&mut word));
+                        in_word = false;
+                    }
+                }
+                (None, c) => {
+                    word.push(c);
+                    in_word = true;
+                }
+            }
+        }
+        if in_word {
+            words.push(word);
+        }
+        let end = words
+            .iter()
+            .position(|w| ["|", ">", "<", ";", "&&", "#", "2>&1"].contains(&w.as_str()) || w.starts_with("<<<"))
+            .unwrap_or(words.len());
+        words.truncate(end);
+        words
+    }
+
+    /// Every `pullgate …` invocation written in README.md and docs/cli.md: inline code, shell
+    /// blocks (also after a pipe or inside `$(…)`), and README's upstream table, whose cells
+    /// continue `pullgate upstream add`.
+    fn documented_command_lines() -> Vec<(String, String)> {
+        let mut lines = Vec::new();
+        for doc in ["README.md", "docs/cli.md"] {
+            let text = std::fs::read_to_string(format!("{}/{doc}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            let mut in_shell = false;
+            for line in text.lines() {
+                if line.starts_with("```") {
+                    in_shell = line == "```sh";
+                    continue;
+                }
+                let mut found = Vec::new();
+                if in_shell {
+                    if line.trim_start().starts_with('#') {
+                        continue;
+                    }
+                    if let Some(at) = line.find("pullgate ") {
+                        let command = &line[at..];
+                        found.push(match line[..at].ends_with("$(") {
+                            true => command.rsplit_once(')').map_or(command, |(c, _)| c).to_string(),
+                            false => command.to_string(),
+                        });
+                    }
+                } else {
+                    for (n, span) in line.split('`').enumerate() {
+                        if n % 2 == 1 && span.starts_with("pullgate ") && !span.contains("<noun>") {
+                            found.push(span.to_string());
+                        }
+                        if n % 2 == 1 && line.starts_with('|') && span.starts_with("--app ") {
+                            found.push(format!("pullgate upstream add {span}"));
+                        }
+                    }
+                }
+                lines.extend(found.into_iter().map(|command| (doc.to_string(), command)));
+            }
+        }
+        lines
+    }
+
+    #[test]
+    fn every_documented_command_line_parses() {
+        let lines = documented_command_lines();
+        assert!(lines.len() > 30, "too few command lines found: {lines:?}");
+        let mut refused = Vec::new();
+        for (doc, line) in lines {
+            let words = shell_words(&line);
+            if let Err(e) = Cli::try_parse_from(&words) {
+                // `pullgate domain add` in prose names a command; it is not an invocation.
+                let a_reference = words.len() < 4 && e.kind() == clap::error::ErrorKind::MissingRequiredArgument;
+                if !a_reference {
+                    refused.push(format!("{doc}: {line}\n  {}", e.to_string().lines().next().unwrap_or_default()));
+                }
+            }
+        }
+        assert!(refused.is_empty(), "documented commands that pullgate refuses:\n{}", refused.join("\n"));
+    }
 }

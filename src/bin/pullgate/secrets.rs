@@ -160,8 +160,8 @@ mod tests {
 
     #[test]
     fn private_files_are_mode_600_and_never_overwritten() {
-        let path = std::env::temp_dir().join(format!("pullgate-secret-{}", std::process::id()));
-        let _ = std::fs::remove_file(&path);
+        let tmp = crate::commands::test_support::temp_dir();
+        let path = tmp.path().join("secret");
         write_private_file(&path, "x").unwrap();
         #[cfg(unix)]
         {
@@ -170,17 +170,16 @@ mod tests {
         }
         assert!(write_private_file(&path, "y").is_err());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "x");
-        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
     fn secret_files_lose_one_trailing_newline() {
-        let path = std::env::temp_dir().join(format!("pullgate-pw-{}", std::process::id()));
+        let tmp = crate::commands::test_support::temp_dir();
+        let path = tmp.path().join("pw");
         std::fs::write(&path, "s3cret \r\n").unwrap();
         assert_eq!(read_secret(false, Some(&path), "password", "").unwrap(), "s3cret ");
         std::fs::write(&path, "\n").unwrap();
         assert!(read_secret(false, Some(&path), "password", "").is_err());
-        std::fs::remove_file(&path).unwrap();
         assert!(read_secret(false, None, "password", "--password-stdin").is_err());
     }
 }

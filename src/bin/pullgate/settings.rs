@@ -1,5 +1,5 @@
 //! Where the CLI finds its configuration: environment variable names, and the few facts it reads
-//! from the Worker's `wrangler.toml` (KV namespace id, Worker name, config cache seconds).
+//! from the Worker's `wrangler.toml` (KV namespace id, Worker name and hosts, config cache seconds).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,6 +41,10 @@ pub struct WranglerConfig {
     pub kv_namespace_id: Option<String>,
     /// `[vars] CONFIG_CACHE_SECONDS`.
     pub config_cache_seconds: Option<i64>,
+    /// Host names the Worker answers on, as written: `[vars] DEFAULT_HOSTS` (its own hostname,
+    /// ports dropped), then the hosts of `route`/`routes` patterns without wildcards. Local
+    /// entries such as 127.0.0.1 are included; callers pick what fits.
+    pub worker_hosts: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -50,6 +54,9 @@ struct RawConfig {
     kv_namespaces: Vec<RawNamespace>,
     #[serde(default)]
     vars: BTreeMap<String, toml::Value>,
+    route: Option<toml::Value>,
+    #[serde(default)]
+    routes: Vec<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -86,7 +93,39 @@ pub fn load_wrangler_config(path: &Path) -> Outcome<WranglerConfig> {
         toml::Value::Integer(i) => Some(*i),
         _ => None,
     });
-    Ok(WranglerConfig { path: path.to_path_buf(), name: raw.name, kv_namespace_id, config_cache_seconds })
+    let default_hosts = match raw.vars.get("DEFAULT_HOSTS") {
+        Some(toml::Value::String(list)) => list.split(',').map(strip_port).collect(),
+        _ => Vec::new(),
+    };
+    let route_hosts = raw.route.iter().chain(&raw.routes).filter_map(route_host);
+    let worker_hosts: Vec<String> =
+        default_hosts.into_iter().chain(route_hosts).filter(|h| !h.is_empty()).collect::<Vec<_>>();
+    Ok(WranglerConfig { path: path.to_path_buf(), name: raw.name, kv_namespace_id, config_cache_seconds, worker_hosts })
+}
+
+/// `host[:port]` → `host` (the edge ignores ports in DEFAULT_HOSTS too).
+fn strip_port(entry: &str) -> String {
+    let entry = entry.trim().to_ascii_lowercase();
+    match entry.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => host.to_string(),
+        _ => entry,
+    }
+}
+
+/// The host of a route: `"images.vendor.com/*"`, or `{ pattern = "…", custom_domain = true }`;
+/// none for wildcard patterns, which name no single host.
+fn route_host(route: &toml::Value) -> Option<String> {
+    let pattern = match route {
+        toml::Value::String(p) => p.as_str(),
+        toml::Value::Table(t) => t.get("pattern")?.as_str()?,
+        _ => return None,
+    };
+    let without_scheme = pattern.split_once("://").map_or(pattern, |(_, rest)| rest);
+    let host = without_scheme.split('/').next().unwrap_or_default();
+    if host.contains('*') {
+        return None;
+    }
+    Some(strip_port(host))
 }
 
 #[cfg(test)]
@@ -95,9 +134,8 @@ mod tests {
 
     #[test]
     fn reads_namespace_name_and_cache_seconds() {
-        let dir = std::env::temp_dir().join(format!("pullgate-settings-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("wrangler.toml");
+        let tmp = crate::commands::test_support::temp_dir();
+        let path = tmp.path().join("wrangler.toml");
         std::fs::write(
             &path,
             r#"name = "pullgate"
@@ -115,7 +153,29 @@ CONFIG_CACHE_SECONDS = "45"
         assert_eq!(load_wrangler_config(&path).unwrap().kv_namespace_id.as_deref(), Some("x"));
         std::fs::write(&path, "name = [").unwrap();
         assert!(load_wrangler_config(&path).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn worker_hosts_come_from_default_hosts_then_routes() {
+        let tmp = crate::commands::test_support::temp_dir();
+        let path = tmp.path().join("wrangler.toml");
+        for (text, want) in [
+            ("name = \"x\"\n", vec![]),
+            (
+                "[vars]\nDEFAULT_HOSTS = \"127.0.0.1:8787, Pullgate.Acme.workers.dev\"\n",
+                vec!["127.0.0.1", "pullgate.acme.workers.dev"],
+            ),
+            ("route = \"images.acme.com/*\"\n", vec!["images.acme.com"]),
+            (
+                "routes = [\"*.acme.com/*\", { pattern = \"edge.acme.com\", custom_domain = true }, \
+                 { pattern = \"https://eu.acme.com:443/v2/*\", zone_name = \"acme.com\" }]\n\
+                 [vars]\nDEFAULT_HOSTS = \"pullgate.acme.workers.dev\"\n",
+                vec!["pullgate.acme.workers.dev", "edge.acme.com", "eu.acme.com"],
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(load_wrangler_config(&path).unwrap().worker_hosts, want, "{text}");
+        }
     }
 
     #[test]

@@ -198,17 +198,27 @@ pub fn repo_pattern(input: &str) -> Outcome<String> {
     Ok(input.to_string())
 }
 
+/// The duration units `pullgate::time::parse_duration` takes, as every help text, error message
+/// and docs/cli.md lists them; a bare `m` (minutes or months?) is refused as ambiguous.
+pub const DURATION_UNITS: &str = "s, min, h, d, w, y";
+
 /// `--expires`: `YYYY-MM-DD` (00:00 UTC that day), RFC 3339 (`Z` or `±HH:MM`), or a
-/// duration from now (`90d`, `12h`, `2w`, `1y`). Must lie in the future.
+/// duration from now (a whole number and one of [`DURATION_UNITS`]). Must lie in the future.
 pub fn expiry(input: &str, now: i64) -> Outcome<i64> {
     let text = input.trim();
     let at = pullgate::time::parse_duration(text)
         .and_then(|d| now.checked_add(d))
         .or_else(|| parse_rfc3339(text))
         .ok_or_else(|| {
-            Failure::usage(format!(
-                "expiry {input:?} is neither a date (2027-01-31), an RFC 3339 time (2027-01-31T12:00:00Z) nor a duration (90d, 12h, 2w, 1y)"
-            ))
+            let failure = Failure::usage(format!(
+                "expiry {input:?} is neither a date (2027-01-31), an RFC 3339 time (2027-01-31T12:00:00Z) \
+                 nor a duration (a whole number and one of {DURATION_UNITS}, e.g. 90d, 12h, 30min)"
+            ));
+            if text.strip_suffix('m').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) {
+                failure.hint("`m` could mean minutes or months: write min for minutes, or d, w or y")
+            } else {
+                failure
+            }
         })?;
     if at <= now {
         return Err(Failure::usage(format!(
@@ -482,6 +492,21 @@ mod tests {
             ("2026-10-01T00:00:00.123Z", 1_790_812_800),
         ] {
             assert_eq!(expiry(input, now).unwrap(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn help_errors_and_docs_list_the_same_duration_units() {
+        use clap::CommandFactory;
+        let cli = crate::cli::Cli::command();
+        let issue = cli.find_subcommand("license").and_then(|c| c.find_subcommand("issue")).unwrap();
+        let expires = issue.get_arguments().find(|a| a.get_id() == "expires").unwrap();
+        let help = expires.get_help().map(|h| h.to_string()).unwrap_or_default();
+        let message = expiry("5x", 1_790_000_000).unwrap_err().message;
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/cli.md")).unwrap();
+        for (what, text) in [("--expires help", help.as_str()), ("error", message.as_str()), ("docs/cli.md", &docs)] {
+            assert!(text.contains(DURATION_UNITS), "{what} does not list {DURATION_UNITS}: {text}");
+            assert!(!text.contains("d/h/w/y"), "{what} lists an old unit set");
         }
     }
 

@@ -35,23 +35,56 @@ impl From<&DomainRecord> for DomainView {
     }
 }
 
-/// The CNAME target: flag, env, or an honest placeholder built from the Worker's name.
-fn cname_target(ctx: &Ctx, flag: Option<&str>) -> Outcome<(String, bool)> {
-    if let Some(target) = flag.map(str::to_string).or_else(|| env(ENV_CNAME_TARGET)) {
-        return Ok((validate::hostname(&target)?, true));
+/// Where the CNAME target came from; `Placeholder` when nothing names the Worker's hostname.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TargetSource {
+    Flag,
+    Env,
+    WranglerConfig,
+    Placeholder,
+}
+
+/// The CNAME target: `--cname-target`, PULLGATE_CNAME_TARGET, the first public host the
+/// Worker's wrangler.toml names (DEFAULT_HOSTS, then routes) other than the domain itself, or
+/// an honest placeholder built from the Worker's name.
+fn cname_target(
+    ctx: &Ctx,
+    flag: Option<&str>,
+    from_env: Option<String>,
+    domain: &str,
+) -> Outcome<(String, TargetSource)> {
+    if let Some(target) = flag {
+        return Ok((validate::hostname(target)?, TargetSource::Flag));
     }
-    let worker = ctx.backend_options().wrangler_config().ok().flatten().and_then(|c| c.name);
-    Ok((format!("{}.<your-subdomain>.workers.dev", worker.as_deref().unwrap_or("pullgate")), false))
+    if let Some(target) = from_env {
+        return Ok((validate::hostname(&target)?, TargetSource::Env));
+    }
+    let config = ctx.backend_options().wrangler_config().ok().flatten().unwrap_or_default();
+    let public = config
+        .worker_hosts
+        .iter()
+        .filter(|h| !validate::is_loopback(h))
+        .filter_map(|h| validate::hostname(h).ok())
+        .find(|h| h != domain);
+    if let Some(target) = public {
+        return Ok((target, TargetSource::WranglerConfig));
+    }
+    let worker = config.name.unwrap_or_else(|| "pullgate".to_string());
+    Ok((format!("{worker}.<your-subdomain>.workers.dev"), TargetSource::Placeholder))
 }
 
 fn add(ctx: &Ctx, host: &str, app: &str, cname_flag: Option<&str>, insecure_dev: bool) -> Outcome<()> {
+    if insecure_dev {
+        ctx.refuse_insecure_dev_in_production()?;
+    }
     let host = if insecure_dev && host.trim().eq_ignore_ascii_case("localhost") {
         "localhost".to_string()
     } else {
         validate::hostname(host)?
     };
     let slug = validate::slug(app)?;
-    let (target, target_known) = cname_target(ctx, cname_flag)?;
+    let (target, source) = cname_target(ctx, cname_flag, env(ENV_CNAME_TARGET), &host)?;
+    let target_known = source != TargetSource::Placeholder;
     if target == host {
         return Err(Failure::usage("the domain cannot be its own CNAME target"));
     }
@@ -90,10 +123,15 @@ fn add(ctx: &Ctx, host: &str, app: &str, cname_flag: Option<&str>, insecure_dev:
             format!("{host} now serves app {slug}.\n")
         };
         text.push_str(&format!("\nCreate this DNS record at the domain's DNS provider:\n  {host}.  CNAME  {target}.\n"));
+        if source == TargetSource::WranglerConfig {
+            text.push_str("(the target is the Worker's host named in wrangler.toml; --cname-target overrides it)\n");
+        }
         if !target_known {
             text.push_str(&format!(
                 "\nThe Worker's hostname is not known to this CLI, so the target above is a placeholder:\n\
-                 pass --cname-target or set {ENV_CNAME_TARGET} to your Worker's hostname.\n"
+                 pass --cname-target, set {ENV_CNAME_TARGET}, or name it in wrangler.toml \
+                 ([vars] DEFAULT_HOSTS = \"{worker}.<your-subdomain>.workers.dev\", or a route).\n",
+                worker = target.split('.').next().unwrap_or("pullgate"),
             ));
         }
         text.push_str(&format!(
@@ -144,7 +182,7 @@ fn remove(ctx: &Ctx, host: &str, app: &str) -> Outcome<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::test_support::{ctx, put_app, snapshot};
+    use crate::commands::test_support::{ctx, ctx_with_wrangler_config, put_app, snapshot, temp_dir, write_file};
 
     fn with_apps() -> Ctx {
         let ctx = ctx();
@@ -191,5 +229,46 @@ mod tests {
         add(&ctx, "localhost", "acme", Some("t.workers.dev"), true).unwrap();
         assert!(snapshot(&ctx).contains_key("domain:localhost"));
         assert!(add(&ctx, "local-host", "acme", Some("t.workers.dev"), true).is_err());
+    }
+
+    #[test]
+    fn the_cname_target_comes_from_the_workers_hosts_in_wrangler_toml() {
+        let tmp = temp_dir();
+        let cases = [
+            (
+                "[vars]\nDEFAULT_HOSTS = \"127.0.0.1, pullgate.acme.workers.dev\"\n",
+                "images.acme.com",
+                "pullgate.acme.workers.dev",
+                TargetSource::WranglerConfig,
+            ),
+            (
+                "routes = [{ pattern = \"edge.acme.com\", custom_domain = true }]\n",
+                "images.acme.com",
+                "edge.acme.com",
+                TargetSource::WranglerConfig,
+            ),
+            // The domain being bound is never its own target, so here nothing is known.
+            (
+                "route = \"images.acme.com/*\"\n[vars]\nDEFAULT_HOSTS = \"images.acme.com\"\n",
+                "images.acme.com",
+                "pullgate.<your-subdomain>.workers.dev",
+                TargetSource::Placeholder,
+            ),
+            (
+                "name = \"edge\"\n[vars]\nDEFAULT_HOSTS = \"127.0.0.1,localhost\"\n",
+                "images.acme.com",
+                "edge.<your-subdomain>.workers.dev",
+                TargetSource::Placeholder,
+            ),
+        ];
+        for (i, (toml, domain, want, source)) in cases.into_iter().enumerate() {
+            let path = write_file(&tmp, &format!("wrangler-{i}.toml"), toml);
+            let ctx = ctx_with_wrangler_config(&path);
+            assert_eq!(cname_target(&ctx, None, None, domain).unwrap(), (want.to_string(), source), "{toml}");
+            let from_env = cname_target(&ctx, None, Some("env.example.com".into()), domain).unwrap();
+            assert_eq!(from_env, ("env.example.com".to_string(), TargetSource::Env), "the environment wins");
+            let flag = cname_target(&ctx, Some("Other.Example.com"), Some("env.example.com".into()), domain).unwrap();
+            assert_eq!(flag, ("other.example.com".to_string(), TargetSource::Flag), "the flag wins");
+        }
     }
 }

@@ -4,25 +4,18 @@
 use std::io::Read;
 use std::time::Duration;
 
-/// An HTTP answer, whatever its status. Header names are lowercase.
-#[derive(Debug, Clone, Default)]
+use pullgate::upstream::Head;
+
+/// An HTTP answer, whatever its status: the library's status and lowercased headers, and the body.
+#[derive(Debug, Clone)]
 pub struct Answer {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
+    pub head: Head,
     pub body: Vec<u8>,
     /// The body was cut at the caller's limit.
     pub truncated: bool,
 }
 
 impl Answer {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
     /// The first OCI error of the body as `CODE: message`, if it is an error envelope.
     pub fn registry_error(&self) -> Option<String> {
         let v: serde_json::Value = serde_json::from_slice(&self.body).ok()?;
@@ -126,5 +119,5 @@ pub fn send(
             truncated = true;
         }
     }
-    Ok(Answer { status, headers: answer_headers, body: bytes, truncated })
+    Ok(Answer { head: Head { status, headers: answer_headers }, body: bytes, truncated })
 }

@@ -3,7 +3,7 @@
 use pullgate::keys::SigningKeys;
 
 use super::*;
-use crate::commands::test_support::{ctx, snapshot, with_root, NOW, ROOT_HEX};
+use crate::commands::test_support::{ctx, snapshot, temp_dir, with_root, write_file, NOW, ROOT_HEX};
 
 fn keyset(ctx: &Ctx) -> KeysetRecord {
     serde_json::from_str(&snapshot(ctx)["keys"]).unwrap()
@@ -124,15 +124,9 @@ fn sealed_store() -> Ctx {
     ctx
 }
 
-fn root_file(name: &str, content: &str) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("pullgate-root-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    std::fs::write(&path, content).unwrap();
-    path
-}
-
 #[test]
 fn reseal_moves_keys_and_credentials_to_the_new_root_and_keeps_licenses_valid() {
+    let tmp = temp_dir();
     let ctx = sealed_store();
     let old = RootSecret::parse(ROOT_HEX).unwrap();
     let new_hex = "22".repeat(32);
@@ -151,7 +145,7 @@ fn reseal_moves_keys_and_credentials_to_the_new_root_and_keeps_licenses_valid() 
         &signer,
     );
 
-    let path = root_file("new", &format!("PULLGATE_ROOT_SECRET={new_hex}\n"));
+    let path = write_file(&tmp, "new", &format!("PULLGATE_ROOT_SECRET={new_hex}\n"));
     reseal(&ctx, &path).unwrap();
     let after = snapshot(&ctx);
     // Keys: the same kids, states and material, sealed anew.
@@ -176,17 +170,17 @@ fn reseal_moves_keys_and_credentials_to_the_new_root_and_keeps_licenses_valid() 
     // Running it again changes nothing.
     reseal(&ctx, &path).unwrap();
     assert_eq!(snapshot(&ctx), after);
-    std::fs::remove_file(path).unwrap();
 }
 
 #[test]
 fn reseal_refuses_bad_input_and_writes_nothing() {
+    let tmp = temp_dir();
     let ctx = sealed_store();
     let before = snapshot(&ctx);
-    let same = root_file("same", ROOT_HEX);
-    let short = root_file("short", "abcd");
-    let empty = root_file("empty", "# nothing\n");
-    let missing = std::env::temp_dir().join("pullgate-root-does-not-exist");
+    let same = write_file(&tmp, "same", ROOT_HEX);
+    let short = write_file(&tmp, "short", "abcd");
+    let empty = write_file(&tmp, "empty", "# nothing\n");
+    let missing = tmp.path().join("does-not-exist");
     let cases = [
         (same.clone(), "holds the configured root secret"),
         (short.clone(), "64 hexadecimal characters"),
@@ -205,25 +199,21 @@ fn reseal_refuses_bad_input_and_writes_nothing() {
     app.upstreams[0].credential.sealed = Some(stranger.seal(&context, b"{}", [4; 24]));
     ctx.kv().unwrap().put_many(&[(store::app_key("acme"), kv::encode(&app).unwrap())]).unwrap();
     let before = snapshot(&ctx);
-    let new = root_file("new2", &"22".repeat(32));
+    let new = write_file(&tmp, "new2", &"22".repeat(32));
     let err = reseal(&ctx, &new).unwrap_err();
     assert!(err.message.contains("opens with neither") && err.message.contains("acme"), "{err}");
     assert_eq!(snapshot(&ctx), before);
-    for path in [same, short, empty, new] {
-        std::fs::remove_file(path).unwrap();
-    }
 }
 
 #[test]
 fn new_root_secret_writes_a_private_file_once() {
     with_root();
     let ctx = ctx();
-    let path = std::env::temp_dir().join(format!("pullgate-root-{}-fresh", std::process::id()));
-    let _ = std::fs::remove_file(&path);
+    let tmp = temp_dir();
+    let path = tmp.path().join("fresh");
     new_root_secret(&ctx, &path).unwrap();
     let written = crate::secrets::read_root_secret_file(&path).unwrap();
     assert_ne!(written.to_hex(), ROOT_HEX);
     assert!(new_root_secret(&ctx, &path).unwrap_err().message.contains("already exists"));
     assert_eq!(crate::secrets::read_root_secret_file(&path).unwrap().to_hex(), written.to_hex());
-    std::fs::remove_file(path).unwrap();
 }

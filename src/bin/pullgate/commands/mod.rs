@@ -8,7 +8,7 @@ mod key;
 mod license;
 mod pull_check;
 mod upstream;
-mod upstream_test;
+mod upstream_probe;
 
 use std::cell::OnceCell;
 
@@ -59,6 +59,19 @@ impl Ctx {
 
     pub fn backend_options(&self) -> &BackendOptions {
         &self.backend
+    }
+
+    /// `--insecure-dev` records (plain http, loopback, `localhost`) exist for `wrangler dev`; in
+    /// the production namespace they would point real customers' pulls at them, so the
+    /// Cloudflare backend refuses the flag before anything is read or written.
+    pub fn refuse_insecure_dev_in_production(&self) -> Outcome<()> {
+        if self.backend.selected().as_deref() == Some("cloudflare") {
+            return Err(Failure::usage("--insecure-dev is refused on the cloudflare backend (production KV)").hint(
+                "use it only with --backend local (the `wrangler dev` store); production upstreams and domains \
+                 need https and public host names",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -128,6 +141,14 @@ pub mod test_support {
         Ctx::with_kv(Box::new(MemoryKv::default()), NOW)
     }
 
+    /// A context over an empty in-memory store that reads `wrangler_toml` as the Worker's config.
+    pub fn ctx_with_wrangler_config(wrangler_toml: &std::path::Path) -> Ctx {
+        let options = BackendOptions { wrangler_config: Some(wrangler_toml.to_path_buf()), ..Default::default() };
+        let ctx = Ctx::new(Output { json: true }, NOW, options);
+        let _ = ctx.kv.set(Box::new(MemoryKv::default()));
+        ctx
+    }
+
     /// Stores an empty app (no upstreams) under `slug`, as `app add` would.
     pub fn put_app(ctx: &Ctx, slug: &str) {
         let app = pullgate::store::AppRecord {
@@ -140,6 +161,19 @@ pub mod test_support {
         };
         let encoded = crate::kv::encode(&app).unwrap();
         ctx.kv().unwrap().put_many(&[(pullgate::store::app_key(slug), encoded)]).unwrap();
+    }
+
+    /// A private directory for one test's files (secrets among them), removed when dropped, so
+    /// no credential-shaped file outlives the test.
+    pub fn temp_dir() -> tempfile::TempDir {
+        tempfile::Builder::new().prefix("pullgate-test-").tempdir().unwrap()
+    }
+
+    /// Writes `content` to `name` inside `dir` and returns its path.
+    pub fn write_file(dir: &tempfile::TempDir, name: &str, content: &str) -> std::path::PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path
     }
 
     pub fn snapshot(ctx: &Ctx) -> std::collections::BTreeMap<String, String> {

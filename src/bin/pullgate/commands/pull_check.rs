@@ -94,7 +94,7 @@ impl Check {
         if !ok && self.failure.is_none() {
             self.failure = Some((Exit::Failure, format!("{step}: {detail}")));
         }
-        self.steps.push(Step { step, method, url: url.to_string(), status: answer.map(|a| a.status), ok, detail });
+        self.steps.push(Step { step, method, url: url.to_string(), status: answer.map(|a| a.head.status), ok, detail });
     }
 
     fn fail(
@@ -142,9 +142,22 @@ fn diagnose(answer: &Answer) -> (Exit, String) {
 
 /// At the token endpoint a 403 refuses the license itself (expired, revoked, other app).
 fn diagnose_at(answer: &Answer, token_step: bool) -> (Exit, String) {
-    let message = answer.registry_error().unwrap_or_else(|| format!("HTTP {}", answer.status));
-    let insufficient = answer.headers_named("www-authenticate").any(|h| h.contains("insufficient_scope"));
-    let exit = match answer.status {
+    let status = answer.head.status;
+    let envelope = answer.registry_error();
+    // Every edge answer carries an OCI error body; a bare gateway status comes from whatever is in
+    // front of it (Cloudflare's 52x and 530, a proxy's 502-504): the edge itself was not reached.
+    if envelope.is_none() && is_gateway_failure(status) {
+        return (
+            Exit::Network,
+            format!(
+                "HTTP {status} without a registry error: the edge could not be reached (it did not answer \
+                 the proxy or Cloudflare in front of it)"
+            ),
+        );
+    }
+    let message = envelope.unwrap_or_else(|| format!("HTTP {status}"));
+    let insufficient = answer.head.headers_named("www-authenticate").any(|h| h.contains("insufficient_scope"));
+    let exit = match answer.head.status {
         401 if insufficient => Exit::NotEntitled,
         401 => Exit::CredentialsRejected,
         403 if token_step => Exit::CredentialsRejected,
@@ -155,9 +168,17 @@ fn diagnose_at(answer: &Answer, token_step: bool) -> (Exit, String) {
         429 => Exit::RateLimited,
         // The edge reports the vendor's upstream credential problems as 502 with this wording.
         502 if message.contains("credentials") => Exit::CredentialsRejected,
+        // The edge's own words when its upstream is unreachable (502) or too slow (504).
+        502 if message.contains("could not be reached") => Exit::Network,
+        504 => Exit::Network,
         _ => Exit::Failure,
     };
-    (exit, format!("HTTP {}: {message}", answer.status))
+    (exit, format!("HTTP {}: {message}", answer.head.status))
+}
+
+/// Statuses a gateway in front of the edge uses when it could not get an answer from it.
+fn is_gateway_failure(status: u16) -> bool {
+    matches!(status, 502..=504 | 520..=527 | 530)
 }
 
 fn net_failure(e: &NetError) -> (Exit, String) {
@@ -230,9 +251,9 @@ fn pull(check: &mut Check, image: &ImageRef, basic: &str) {
             return check.fail(exit, "GET /v2/".into(), "GET", &v2, None, detail);
         }
     };
-    let challenges = pullgate::challenge::parse_all(answer.headers_named("www-authenticate"));
+    let challenges = pullgate::challenge::parse_all(answer.head.headers_named("www-authenticate"));
     let bearer = challenges.iter().find(|c| c.is_scheme("bearer") && c.param("realm").is_some());
-    let realm_and_service = match (answer.status, bearer) {
+    let realm_and_service = match (answer.head.status, bearer) {
         (200, _) => {
             check.record("GET /v2/".into(), "GET", &v2, Some(&answer), true, "200 without authentication".into());
             None
@@ -284,7 +305,7 @@ fn pull(check: &mut Check, image: &ImageRef, basic: &str) {
                 return check.fail(exit, "token".into(), "GET", &token_url, None, detail);
             }
         };
-        if answer.status != 200 {
+        if answer.head.status != 200 {
             let (exit, detail) = diagnose_at(&answer, true);
             return check.fail(exit, "token".into(), "GET", &token_url, Some(&answer), detail);
         }
@@ -371,7 +392,7 @@ fn fetch_manifest(check: &mut Check, reference: &str, label: &str) -> Option<Man
             return None;
         }
     };
-    if answer.status != 200 {
+    if answer.head.status != 200 {
         let (exit, detail) = diagnose(&answer);
         check.fail(exit, step, "GET", &url, Some(&answer), detail);
         return None;
@@ -381,7 +402,7 @@ fn fetch_manifest(check: &mut Check, reference: &str, label: &str) -> Option<Man
         return None;
     }
     let actual = Digest::of_bytes(pullgate::reference::Algorithm::Sha256, &answer.body).to_string();
-    let announced = answer.header("docker-content-digest").map(str::to_string);
+    let announced = answer.head.header("docker-content-digest").map(str::to_string);
     let expected = reference.parse::<Digest>().ok().map(|d| d.to_string()).or(announced.clone());
     if let Some(want) = expected.filter(|w| w.starts_with("sha256:") && *w != actual) {
         check.fail(
@@ -402,6 +423,7 @@ fn fetch_manifest(check: &mut Check, reference: &str, label: &str) -> Option<Man
         }
     };
     let media_type = answer
+        .head
         .header("content-type")
         .map(str::to_string)
         .or_else(|| doc.get("mediaType").and_then(|m| m.as_str()).map(str::to_string))
@@ -460,8 +482,9 @@ fn head_blob(check: &mut Check, digest: &str, size: Option<u64>, role: &str) {
                 return check.fail(exit, step, "HEAD", &url, None, detail);
             }
         };
-        if matches!(answer.status, 301 | 302 | 303 | 307 | 308) {
-            let Some(next) = answer.header("location").and_then(|l| url::Url::parse(&url).ok()?.join(l).ok()) else {
+        if matches!(answer.head.status, 301 | 302 | 303 | 307 | 308) {
+            let Some(next) = answer.head.header("location").and_then(|l| url::Url::parse(&url).ok()?.join(l).ok())
+            else {
                 return check.fail(
                     Exit::Failure,
                     step,
@@ -471,18 +494,18 @@ fn head_blob(check: &mut Check, digest: &str, size: Option<u64>, role: &str) {
                     "redirect without a usable Location".into(),
                 );
             };
-            hops.push(format!("{} → {}", answer.status, next.host_str().unwrap_or("?")));
+            hops.push(format!("{} → {}", answer.head.status, next.host_str().unwrap_or("?")));
             url = next.to_string();
             continue;
         }
-        if answer.status != 200 {
+        if answer.head.status != 200 {
             let (exit, mut detail) = diagnose(&answer);
             if !hops.is_empty() {
                 detail = format!("{detail} (after {})", hops.join(", "));
             }
             return check.fail(exit, step, "HEAD", &first, Some(&answer), detail);
         }
-        let length = answer.header("content-length").and_then(|l| l.trim().parse::<u64>().ok());
+        let length = answer.head.content_length();
         if let (Some(want), Some(got)) = (size, length) {
             if want != got {
                 return check.fail(

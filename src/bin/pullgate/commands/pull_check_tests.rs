@@ -1,6 +1,7 @@
 //! Tests of pull-check's pure parts: image references, the token realm rule, diagnoses.
 
 use super::*;
+use pullgate::upstream::Head;
 
 #[test]
 fn parses_good_image_references() {
@@ -45,8 +46,10 @@ fn the_license_only_goes_to_the_images_host() {
 #[test]
 fn refusals_map_to_diagnosis_codes() {
     let answer = |status: u16, challenge: Option<&str>, body: &str| Answer {
-        status,
-        headers: challenge.map(|c| vec![("www-authenticate".to_string(), c.to_string())]).unwrap_or_default(),
+        head: Head {
+            status,
+            headers: challenge.map(|c| vec![("www-authenticate".to_string(), c.to_string())]).unwrap_or_default(),
+        },
         body: body.as_bytes().to_vec(),
         truncated: false,
     };
@@ -74,9 +77,47 @@ fn refusals_map_to_diagnosis_codes() {
             Exit::CredentialsRejected,
         ),
         (answer(500, None, ""), Exit::Failure),
+        (
+            answer(503, None, r#"{"errors":[{"code":"UNAVAILABLE","message":"GHCR x is unavailable (HTTP 500)"}]}"#),
+            Exit::Failure,
+        ),
     ] {
-        assert_eq!(diagnose(&a).0, want, "{}", a.status);
+        assert_eq!(diagnose(&a).0, want, "{}", a.head.status);
     }
     assert!(diagnose(&answer(403, None, err)).1.contains("DENIED: the license for globex"));
     assert_eq!(diagnose_at(&answer(403, None, err), true).0, Exit::CredentialsRejected);
+}
+
+#[test]
+fn an_unreachable_edge_or_upstream_is_a_network_diagnosis() {
+    let answer = |status: u16, body: &str| Answer {
+        head: Head { status, headers: vec![] },
+        body: body.as_bytes().to_vec(),
+        truncated: false,
+    };
+    let cases = [
+        // Cloudflare in front of a Worker that is not bound or not answering.
+        (answer(522, "<html>Connection timed out</html>"), "the edge could not be reached"),
+        (answer(530, "error code: 1016"), "the edge could not be reached"),
+        // A proxy in front of the edge.
+        (answer(502, "Bad Gateway"), "the edge could not be reached"),
+        (answer(504, ""), "the edge could not be reached"),
+        // The edge itself, about its upstream.
+        (
+            answer(
+                502,
+                r#"{"errors":[{"code":"UNAVAILABLE","message":"GHCR x could not be reached (DNS, TLS or connection failure)"}]}"#,
+            ),
+            "could not be reached (DNS",
+        ),
+        (
+            answer(504, r#"{"errors":[{"code":"UNAVAILABLE","message":"GHCR x did not answer in time"}]}"#),
+            "did not answer in time",
+        ),
+    ];
+    for (a, needle) in cases {
+        let (exit, message) = diagnose(&a);
+        assert_eq!(exit, Exit::Network, "{} {message}", a.head.status);
+        assert!(message.contains(needle), "{message}");
+    }
 }

@@ -20,7 +20,7 @@ pub fn run(ctx: &Ctx, command: UpstreamCommand) -> Outcome<()> {
         UpstreamCommand::List { app } => list(ctx, app.as_deref()),
         UpstreamCommand::Show { upstream, app } => show(ctx, &app, &upstream),
         UpstreamCommand::Remove { upstream, app } => remove(ctx, &app, &upstream),
-        UpstreamCommand::Test { app, image } => super::upstream_test::run(ctx, &app, &image),
+        UpstreamCommand::Test { app, image } => super::upstream_probe::run(ctx, &app, &image),
     }
 }
 
@@ -276,6 +276,9 @@ fn credential_input(
 
 fn add(ctx: &Ctx, args: &UpstreamAddArgs) -> Outcome<()> {
     // Everything is checked and every secret read before KV is touched.
+    if args.insecure_dev {
+        ctx.refuse_insecure_dev_in_production()?;
+    }
     let slug = validate::slug(&args.app)?;
     let endpoint = validate::endpoint(&args.endpoint, args.insecure_dev)?;
     let alias = args.alias.as_deref().map(validate::alias).transpose()?;

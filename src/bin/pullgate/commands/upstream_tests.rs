@@ -1,11 +1,9 @@
 //! Tests of `upstream add|show|remove` against the in-memory store.
 
-use std::path::PathBuf;
-
 use pullgate::keys::RootSecret;
 
 use super::*;
-use crate::commands::test_support::{ctx, put_app, snapshot, with_root, ROOT_HEX};
+use crate::commands::test_support::{ctx, put_app, snapshot, temp_dir, with_root, write_file, ROOT_HEX};
 use crate::failure::Exit;
 
 fn app_ctx() -> Ctx {
@@ -34,12 +32,6 @@ fn args(endpoint: &str) -> UpstreamAddArgs {
     }
 }
 
-fn secret_file(name: &str, content: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("pullgate-test-{}-{name}", std::process::id()));
-    std::fs::write(&path, content).unwrap();
-    path
-}
-
 fn stored_app(ctx: &Ctx) -> AppRecord {
     serde_json::from_str(&snapshot(ctx)["app:acme"]).unwrap()
 }
@@ -62,12 +54,13 @@ fn adds_an_anonymous_upstream_with_patterns_and_removes_it() {
 
 #[test]
 fn seals_basic_credentials_and_never_stores_them_in_clear() {
+    let tmp = temp_dir();
     with_root();
     let ctx = app_ctx();
     let mut a = args("https://registry.example.com");
     a.credential = CredentialArg::Basic;
     a.username = Some("vendor".into());
-    a.password_file = Some(secret_file("pw", "hunter2-very-secret\n"));
+    a.password_file = Some(write_file(&tmp, "pw", "hunter2-very-secret\n"));
     add(&ctx, &a).unwrap();
     let raw = snapshot(&ctx)["app:acme"].clone();
     assert!(!raw.contains("hunter2"), "{raw}");
@@ -83,17 +76,18 @@ fn seals_basic_credentials_and_never_stores_them_in_clear() {
 
 #[test]
 fn gcr_and_ecr_credentials() {
+    let tmp = temp_dir();
     with_root();
     let ctx = app_ctx();
     let key = r#"{"type":"service_account","client_email":"p@x.iam.gserviceaccount.com","private_key":"-----BEGIN PRIVATE KEY-----\nM\n-----END PRIVATE KEY-----\n"}"#;
     let mut g = args("europe-west1-docker.pkg.dev");
     g.credential = CredentialArg::Gcr;
-    g.json_key_file = Some(secret_file("sa.json", key));
+    g.json_key_file = Some(write_file(&tmp, "sa.json", key));
     add(&ctx, &g).unwrap();
     let mut e = args("123456789012.dkr.ecr.eu-west-1.amazonaws.com");
     e.credential = CredentialArg::Ecr;
     e.access_key_id = Some("AKIAIOSFODNN7EXAMPLE".into());
-    e.password_file = Some(secret_file("aws", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"));
+    e.password_file = Some(write_file(&tmp, "aws", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"));
     add(&ctx, &e).unwrap();
     let app = stored_app(&ctx);
     let root = RootSecret::parse(ROOT_HEX).unwrap();
@@ -116,13 +110,14 @@ fn gcr_and_ecr_credentials() {
 
 #[test]
 fn refuses_bad_input_and_leaves_kv_unchanged() {
+    let tmp = temp_dir();
     with_root();
     let ctx = app_ctx();
     let mut first = args("https://registry.example.com:5000");
     first.alias = Some("internal".into());
     add(&ctx, &first).unwrap();
     let before = snapshot(&ctx);
-    let pw = secret_file("pw2", "pw\n");
+    let pw = write_file(&tmp, "pw2", "pw\n");
     let cases: Vec<(UpstreamAddArgs, &str)> = vec![
         (args("http://registry.example.com"), "plain http"),
         (args("https://1.2.3.4"), "IP address"),
@@ -211,7 +206,7 @@ fn refuses_bad_input_and_leaves_kv_unchanged() {
             {
                 let mut a = args("gcr.io");
                 a.credential = CredentialArg::Gcr;
-                a.json_key_file = Some(secret_file("bad.json", "{}"));
+                a.json_key_file = Some(write_file(&tmp, "bad.json", "{}"));
                 a
             },
             "service-account",
@@ -291,6 +286,7 @@ fn replace_swaps_in_one_write_and_duplicates_are_refused() {
 
 #[test]
 fn a_root_secret_that_does_not_open_the_keyset_is_refused() {
+    let tmp = temp_dir();
     with_root();
     let ctx = app_ctx();
     let other = RootSecret::parse(&"99".repeat(32)).unwrap();
@@ -307,7 +303,7 @@ fn a_root_secret_that_does_not_open_the_keyset_is_refused() {
     let mut a = args("ghcr.io");
     a.credential = CredentialArg::Ghcr;
     a.username = Some("u".into());
-    a.password_file = Some(secret_file("pat", "ghp_x\n"));
+    a.password_file = Some(write_file(&tmp, "pat", "ghp_x\n"));
     let err = add(&ctx, &a).unwrap_err();
     assert!(err.message.contains("does not open"), "{err}");
     assert_eq!(snapshot(&ctx), before);
@@ -315,9 +311,10 @@ fn a_root_secret_that_does_not_open_the_keyset_is_refused() {
 
 #[test]
 fn ecr_auth_endpoints_are_aws_hosts_or_local_stand_ins() {
+    let tmp = temp_dir();
     with_root();
     let ctx = app_ctx();
-    let secret = secret_file("aws-local", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n");
+    let secret = write_file(&tmp, "aws-local", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n");
     let ecr = |endpoint: &str, auth: Option<&str>, insecure: bool, region: Option<&str>| {
         let mut a = args(endpoint);
         a.credential = CredentialArg::Ecr;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{BackendOptions, Kv};
+use super::{BackendOptions, Kv, Sleeper};
 use crate::failure::{Exit, Failure, Outcome};
 use crate::settings::{self, env, ENV_CF_ACCOUNT, ENV_CF_API_BASE, ENV_CF_NAMESPACE, ENV_CF_TOKEN};
 
@@ -28,6 +28,7 @@ pub struct CloudflareKv {
     namespace_url: String,
     token: String,
     agent: ureq::Agent,
+    sleep: Sleeper,
 }
 
 impl CloudflareKv {
@@ -80,6 +81,7 @@ impl CloudflareKv {
             ),
             token: token.trim().to_string(),
             agent,
+            sleep: super::real_sleeper(),
         })
     }
 
@@ -105,7 +107,7 @@ impl CloudflareKv {
                 }
                 Err(ureq::Error::Transport(t)) => {
                     if attempt < MAX_ATTEMPTS {
-                        std::thread::sleep(backoff(attempt));
+                        (self.sleep)(backoff(attempt));
                         continue;
                     }
                     return Err(Failure::with_exit(Exit::Network, format!("{method} {}: {t}", redact(url)))
@@ -122,7 +124,7 @@ impl CloudflareKv {
                     return Err(api_failure(method, url, status, &body)
                         .hint(format!("the API asks to wait {} s; retry later", wait.as_secs())));
                 }
-                std::thread::sleep(wait);
+                (self.sleep)(wait);
                 continue;
             }
             return Ok(ApiResponse { status, body });
@@ -178,7 +180,7 @@ impl CloudflareKv {
                     )));
                 }
                 pending.retain(|item| failed.iter().any(|k| k == key_of(item)));
-                std::thread::sleep(backoff(round + 1));
+                (self.sleep)(backoff(round + 1));
             }
         }
         Ok(())
@@ -373,6 +375,126 @@ fn check_api_base(base: &str) -> Outcome<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A canned API answer: status, optional Retry-After, body.
+    type Canned = (u16, Option<&'static str>, String);
+
+    /// A local stand-in of the API that gives the canned answers in order, then plain successes,
+    /// and records `METHOD path body` of every request.
+    struct Scripted {
+        base: String,
+        log: Arc<Mutex<Vec<String>>>,
+        server: Arc<tiny_http::Server>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Drop for Scripted {
+        fn drop(&mut self) {
+            self.server.unblock();
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    fn scripted(answers: Vec<Canned>) -> Scripted {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let port = server.server_addr().to_ip().unwrap().port();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (srv, requests) = (server.clone(), log.clone());
+        let thread = std::thread::spawn(move || {
+            let mut answers = answers.into_iter();
+            for mut request in srv.incoming_requests() {
+                let mut body = String::new();
+                let _ = request.as_reader().read_to_string(&mut body);
+                let method = request.method().as_str().to_string();
+                requests.lock().unwrap().push(format!("{method} {} {body}", request.url()));
+                let (status, retry_after, text) = answers.next().unwrap_or_else(|| {
+                    let result = if method == "GET" { "[]" } else { "null" };
+                    (200, None, format!(r#"{{"success":true,"errors":[],"result":{result}}}"#))
+                });
+                let mut response = tiny_http::Response::from_string(text).with_status_code(status);
+                if let Some(seconds) = retry_after {
+                    response = response.with_header(tiny_http::Header::from_bytes("Retry-After", seconds).unwrap());
+                }
+                let _ = request.respond(response);
+            }
+        });
+        Scripted { base: format!("http://127.0.0.1:{port}"), log, server, thread: Some(thread) }
+    }
+
+    fn client(base: &str) -> (CloudflareKv, std::rc::Rc<std::cell::RefCell<Vec<Duration>>>) {
+        let (sleep, waits) = super::super::recording_sleeper();
+        let kv = CloudflareKv {
+            namespace_url: format!("{base}/accounts/a/storage/kv/namespaces/n"),
+            token: "t".into(),
+            agent: ureq::AgentBuilder::new().redirects(0).timeout(Duration::from_secs(10)).build(),
+            sleep,
+        };
+        (kv, waits)
+    }
+
+    fn api_error(code: i64, message: &str) -> String {
+        serde_json::json!({ "success": false, "errors": [{ "code": code, "message": message }], "result": null })
+            .to_string()
+    }
+
+    fn pair() -> Vec<(String, String)> {
+        vec![("app:acme".to_string(), "{}".to_string())]
+    }
+
+    #[test]
+    fn a_rate_limit_waits_as_long_as_retry_after_says() {
+        let api = scripted(vec![(429, Some("1"), api_error(10429, "Too many requests"))]);
+        let (kv, waits) = client(&api.base);
+        kv.put_many(&pair()).unwrap();
+        assert_eq!(*waits.borrow(), [Duration::from_secs(1)]);
+        assert_eq!(api.log.lock().unwrap().iter().filter(|l| l.starts_with("PUT")).count(), 2);
+    }
+
+    #[test]
+    fn a_retry_after_beyond_the_cap_is_reported_without_waiting() {
+        let api = scripted(vec![(429, Some("120"), api_error(10429, "Too many requests"))]);
+        let (kv, waits) = client(&api.base);
+        let err = kv.put_many(&pair()).unwrap_err();
+        assert_eq!(err.exit, Exit::RateLimited);
+        assert!(err.hint.as_deref().is_some_and(|h| h.contains("wait 120 s")), "{err}");
+        assert!(waits.borrow().is_empty());
+    }
+
+    #[test]
+    fn server_errors_back_off_then_are_reported() {
+        let unavailable = (503, None, api_error(10503, "Service temporarily unavailable"));
+        let api = scripted(vec![unavailable; MAX_ATTEMPTS as usize]);
+        let (kv, waits) = client(&api.base);
+        let err = kv.list("").unwrap_err();
+        assert!(err.message.contains("Service temporarily unavailable (code 10503)"), "{err}");
+        assert_eq!(*waits.borrow(), [500, 1000, 2000, 4000].map(Duration::from_millis));
+        assert_eq!(api.log.lock().unwrap().len(), MAX_ATTEMPTS as usize);
+    }
+
+    #[test]
+    fn connection_failures_back_off_then_are_a_network_failure() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let (kv, waits) = client(&format!("http://{closed}"));
+        let err = kv.list("").unwrap_err();
+        assert_eq!(err.exit, Exit::Network, "{err}");
+        assert_eq!(*waits.borrow(), [500, 1000, 2000, 4000].map(Duration::from_millis));
+    }
+
+    #[test]
+    fn keys_a_bulk_write_rejects_are_sent_again_after_a_pause() {
+        let rejected =
+            r#"{"success":true,"errors":[],"result":{"successful_key_count":1,"unsuccessful_keys":["app:b"]}}"#;
+        let api = scripted(vec![(200, None, rejected.to_string())]);
+        let (kv, waits) = client(&api.base);
+        kv.put_many(&[("app:a".into(), "1".into()), ("app:b".into(), "2".into())]).unwrap();
+        assert_eq!(*waits.borrow(), [Duration::from_millis(500)]);
+        let log = api.log.lock().unwrap();
+        assert_eq!(log.len(), 2, "{log:?}");
+        assert!(log[1].contains("app:b") && !log[1].contains("app:a"), "only the rejected key again: {log:?}");
+    }
 
     #[test]
     fn keys_are_encoded_like_encode_uri_component() {

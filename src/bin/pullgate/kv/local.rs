@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use pullgate::store::KV_BINDING;
 use serde::Deserialize;
 
-use super::Kv;
+use super::{Kv, Sleeper};
 use crate::failure::{Failure, Outcome};
 use crate::settings::{env, WranglerConfig, ENV_WRANGLER};
 
@@ -30,6 +30,7 @@ pub struct LocalKv {
     state: PathBuf,
     /// Put first on PATH: the project's pinned Node 22 lives next to its wrangler.
     tool_dir: Option<PathBuf>,
+    sleep: Sleeper,
 }
 
 impl LocalKv {
@@ -62,7 +63,7 @@ impl LocalKv {
                 .map_err(|e| Failure::failed(format!("cannot create {}: {e}", state.display())))?;
         }
         let state = std::path::absolute(state).map_err(|e| Failure::usage(format!("{}: {e}", state.display())))?;
-        Ok(LocalKv { program, config: config_path, state, tool_dir })
+        Ok(LocalKv { program, config: config_path, state, tool_dir, sleep: super::real_sleeper() })
     }
 
     /// Runs `wrangler kv <args> …`, again after a pause when the local runtime dropped the call
@@ -77,7 +78,7 @@ impl LocalKv {
                 Ok(stdout) => return Ok(stdout),
                 Err(detail) if is_transient(&detail) && attempt < LOCAL_ATTEMPTS => {
                     eprintln!("warning: wrangler kv {what} failed ({detail}); retrying");
-                    std::thread::sleep(std::time::Duration::from_millis(500 << attempt));
+                    (self.sleep)(retry_wait(attempt));
                     attempt += 1;
                 }
                 Err(detail) => return Err(Failure::failed(format!("wrangler kv {what} failed: {detail}"))),
@@ -185,6 +186,11 @@ impl Kv for LocalKv {
     }
 }
 
+/// 1 s, 2 s, 4 s: the local runtime needs a moment to let go of its store.
+fn retry_wait(attempt: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(500 << attempt.min(6))
+}
+
 /// Parses the JSON document on the first stdout line that starts with `open` (wrangler may
 /// print a banner before it and notices after it).
 fn parse_json_after<T: serde::de::DeserializeOwned>(stdout: &str, open: char) -> Outcome<T> {
@@ -285,6 +291,71 @@ impl Drop for PrivateTempDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    /// A stand-in wrangler that fails its first `fail_runs` runs with `message`, then lists no
+    /// keys, counting its runs in `<dir>/runs`; and a LocalKv that runs it with a recording sleeper.
+    fn flaky_wrangler(
+        dir: &Path,
+        fail_runs: u32,
+        message: &str,
+    ) -> (LocalKv, PathBuf, std::rc::Rc<std::cell::RefCell<Vec<Duration>>>) {
+        use std::os::unix::fs::PermissionsExt;
+        let runs = dir.join("runs");
+        let script = dir.join("flaky-wrangler");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nn=$(($(cat '{runs}' 2>/dev/null || echo 0) + 1))\necho $n > '{runs}'\n\
+                 if [ $n -le {fail_runs} ]; then echo '✘ [ERROR] {message}' >&2; exit 1; fi\necho '[]'\n",
+                runs = runs.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (sleep, waits) = super::super::recording_sleeper();
+        let kv = LocalKv {
+            program: vec![script.display().to_string()],
+            config: dir.join("wrangler.toml"),
+            state: dir.join("kv"),
+            tool_dir: None,
+            sleep,
+        };
+        (kv, runs, waits)
+    }
+
+    fn runs(path: &Path) -> String {
+        std::fs::read_to_string(path).unwrap().trim().to_string()
+    }
+
+    #[test]
+    fn a_dropped_runtime_call_is_retried_after_a_growing_pause() {
+        let tmp = crate::commands::test_support::temp_dir();
+        let (kv, count, waits) = flaky_wrangler(tmp.path(), 2, "Network connection lost.");
+        assert_eq!(kv.list("").unwrap(), Vec::<String>::new());
+        assert_eq!(runs(&count), "3");
+        assert_eq!(*waits.borrow(), [Duration::from_secs(1), Duration::from_secs(2)]);
+    }
+
+    #[test]
+    fn retries_of_a_dropped_call_are_bounded() {
+        let tmp = crate::commands::test_support::temp_dir();
+        let (kv, count, waits) = flaky_wrangler(tmp.path(), 100, "Network connection lost.");
+        let err = kv.list("").unwrap_err();
+        assert!(err.message.contains("wrangler kv key list failed: Network connection lost."), "{err}");
+        assert_eq!(runs(&count), LOCAL_ATTEMPTS.to_string());
+        assert_eq!(*waits.borrow(), [1, 2, 4].map(Duration::from_secs));
+    }
+
+    #[test]
+    fn a_real_wrangler_error_is_reported_at_once() {
+        let tmp = crate::commands::test_support::temp_dir();
+        let (kv, count, waits) = flaky_wrangler(tmp.path(), 100, "Could not read file: /x.json");
+        let err = kv.list("").unwrap_err();
+        assert!(err.message.contains("Could not read file"), "{err}");
+        assert_eq!(runs(&count), "1");
+        assert!(waits.borrow().is_empty());
+    }
 
     #[test]
     fn wrangler_errors_are_extracted_without_colours() {

@@ -8,12 +8,30 @@ pub mod local;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::failure::{Failure, Outcome};
 use crate::settings::{self, env, WranglerConfig};
+
+/// How a backend waits before retrying: the real clock in the CLI; tests pass a recorder, so the
+/// retry paths run without sleeping through their backoff.
+pub type Sleeper = Box<dyn Fn(Duration)>;
+
+/// The sleeper the CLI uses.
+pub fn real_sleeper() -> Sleeper {
+    Box::new(std::thread::sleep)
+}
+
+/// A sleeper that only records the waits asked of it, and the list it records into.
+#[cfg(test)]
+pub fn recording_sleeper() -> (Sleeper, std::rc::Rc<RefCell<Vec<Duration>>>) {
+    let waits = std::rc::Rc::new(RefCell::new(Vec::new()));
+    let recorder = waits.clone();
+    (Box::new(move |wait| recorder.borrow_mut().push(wait)), waits)
+}
 
 /// A KV namespace. Writes of several keys go through `put_many`/`delete_many`, which each
 /// backend turns into one bulk request, so a command's change lands together or not at all
@@ -115,10 +133,14 @@ impl BackendOptions {
         }
     }
 
+    /// The backend named by `--backend` or the environment, if any.
+    pub fn selected(&self) -> Option<String> {
+        self.backend.clone().or_else(|| env(settings::ENV_BACKEND))
+    }
+
     /// Connects to the selected backend.
     pub fn open(&self) -> Outcome<Box<dyn Kv>> {
-        let choice = self.backend.clone().or_else(|| env(settings::ENV_BACKEND));
-        match choice.as_deref() {
+        match self.selected().as_deref() {
             Some("local") => {
                 let state = self.state_dir.clone().or_else(|| env(settings::ENV_LOCAL_STATE).map(PathBuf::from));
                 let state = state.ok_or_else(|| {

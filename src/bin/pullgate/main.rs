@@ -4,22 +4,13 @@
 //! Commands are `pullgate <noun> <verb>`; `--json` gives one stable JSON document on stdout;
 //! exit codes are listed in `pullgate --help` and docs/cli.md.
 
-// The modules live in src/bin/pullgate/ (Cargo.toml names this file as the bin's root).
-#[path = "pullgate/cli.rs"]
 mod cli;
-#[path = "pullgate/commands/mod.rs"]
 mod commands;
-#[path = "pullgate/failure.rs"]
 mod failure;
-#[path = "pullgate/kv/mod.rs"]
 mod kv;
-#[path = "pullgate/output.rs"]
 mod output;
-#[path = "pullgate/secrets.rs"]
 mod secrets;
-#[path = "pullgate/settings.rs"]
 mod settings;
-#[path = "pullgate/validate.rs"]
 mod validate;
 
 use clap::Parser;

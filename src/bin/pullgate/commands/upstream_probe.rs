@@ -12,7 +12,7 @@ use std::task::{Context, Poll, Waker};
 
 use pullgate::access::{self, HostBinding};
 use pullgate::reference::{Name, Reference};
-use pullgate::store::{Secret, UpstreamRecord};
+use pullgate::store::{AppRecord, Secret, UpstreamRecord};
 use pullgate::upstream::{
     self, Head, Request, Resource, TokenCache, Transport, TransportError, Upstream, UpstreamError,
 };
@@ -51,7 +51,7 @@ impl Transport for BlockingTransport {
         if answer.truncated {
             return Err(TransportError::TooLarge);
         }
-        Ok((Head { status: answer.status, headers: answer.headers }, answer.body))
+        Ok((answer.head, answer.body))
     }
 
     async fn read(&self, body: Vec<u8>, limit: usize) -> Result<Vec<u8>, TransportError> {
@@ -127,6 +127,50 @@ fn split_image(input: &str) -> Outcome<(Name, Reference)> {
     Ok((name, reference))
 }
 
+/// The first path component and the rest, when the first is written like a registry host
+/// (`host:port`, a dotted name or IP, `localhost`) rather than an upstream's name.
+fn host_prefix(image: &str) -> Option<(String, &str)> {
+    let (first, rest) = image.split_once('/')?;
+    let first = first.to_ascii_lowercase();
+    (first.contains(':') || first.contains('.') || first == "localhost").then_some((first, rest))
+}
+
+/// `host[:port]` of an endpoint URL, the port only when it is not the scheme's default.
+fn endpoint_authority(endpoint: &str) -> Option<String> {
+    let url = url::Url::parse(endpoint).ok()?;
+    let host = url.host_str()?.to_ascii_lowercase();
+    Some(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host,
+    })
+}
+
+/// For an image that starts with a registry host: the command with the upstream's name when the
+/// host is one of the app's endpoints, or else the names the app's image paths can start with.
+fn host_instead_of_name(app: &AppRecord, image: &str) -> Option<Failure> {
+    let (first, rest) = host_prefix(image)?;
+    let matching = app.upstreams.iter().find(|u| endpoint_authority(&u.endpoint).as_deref() == Some(first.as_str()));
+    if let Some(upstream) = matching {
+        let name = upstream.display_name();
+        return Some(
+            Failure::usage(format!(
+                "image {image:?} starts with the endpoint {first} of upstream {name}; image paths name an \
+                 upstream by its alias"
+            ))
+            .hint(format!("pullgate upstream test {} {name}/{rest}", app.slug)),
+        );
+    }
+    let names: Vec<String> = app.upstreams.iter().map(|u| u.display_name()).collect();
+    Some(
+        Failure::usage(format!("image {image:?} starts with {first}, which is none of app {}'s upstreams", app.slug))
+            .hint(if names.is_empty() {
+                format!("app {} has no upstreams yet: add one with `pullgate upstream add`", app.slug)
+            } else {
+                format!("image paths start with an upstream's alias or host: {}", names.join(", "))
+            }),
+    )
+}
+
 /// `os/arch[/variant]` of an index entry, as docker prints platforms.
 fn platform_of(entry: &serde_json::Value) -> Option<String> {
     let p = entry.get("platform")?;
@@ -150,7 +194,16 @@ impl Report {
 }
 
 pub fn run(ctx: &Ctx, app: &str, image: &str) -> Outcome<()> {
-    let (name, reference) = split_image(image)?;
+    let (name, reference) = match split_image(image) {
+        Ok(split) => split,
+        // A registry host (with a port, say) cannot start an image path; the app's upstreams
+        // tell which name customers use instead.
+        Err(failure) if host_prefix(image).is_some() => {
+            let app = require_app(ctx.kv()?, app)?;
+            return Err(host_instead_of_name(&app, image).unwrap_or(failure));
+        }
+        Err(failure) => return Err(failure),
+    };
     let app = require_app(ctx.kv()?, app)?;
     let target = access::resolve_name(&name, &HostBinding::Custom { app: app.slug.clone() })
         .map_err(|e| Failure::usage(pullgate::error::RegistryError::from(e).message))?;
@@ -340,6 +393,39 @@ mod tests {
         for bad in ["", "Local/x", "local/x:bad tag", "local/x@sha256:12"] {
             assert!(split_image(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_endpoint_host_in_the_image_points_at_the_upstreams_alias() {
+        let ctx = crate::commands::test_support::ctx();
+        let app: AppRecord = serde_json::from_value(serde_json::json!({
+            "v": 1, "slug": "acme", "name": "Acme", "created_at": 0,
+            "upstreams": [
+                { "endpoint": "http://127.0.0.1:18701", "alias": "local", "credential": { "kind": "none" }, "insecure": true },
+                { "endpoint": "https://ghcr.io", "credential": { "kind": "none" } },
+            ],
+        }))
+        .unwrap();
+        let encoded = crate::kv::encode(&app).unwrap();
+        ctx.kv().unwrap().put_many(&[(pullgate::store::app_key("acme"), encoded)]).unwrap();
+        let cases = [
+            (
+                "127.0.0.1:18701/demo/hello:1.0",
+                "endpoint 127.0.0.1:18701 of upstream local",
+                "pullgate upstream test acme local/demo/hello:1.0",
+            ),
+            ("127.0.0.1:9999/demo/hello:1.0", "none of app acme's upstreams", "local, ghcr.io"),
+            ("localhost:18701/demo/hello", "none of app acme's upstreams", "local, ghcr.io"),
+        ];
+        for (image, message, hint) in cases {
+            let err = run(&ctx, "acme", image).unwrap_err();
+            assert_eq!(err.exit, Exit::Usage, "{image}: {err}");
+            assert!(err.message.contains(message), "{image}: {err}");
+            assert!(err.hint.as_deref().is_some_and(|h| h.contains(hint)), "{image}: {err}");
+        }
+        // Other syntax errors keep the name grammar's own message.
+        let err = run(&ctx, "acme", "Local/demo").unwrap_err();
+        assert!(err.message.contains("must match"), "{err}");
     }
 
     #[test]
