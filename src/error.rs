@@ -104,15 +104,21 @@ pub enum Reason {
     TokenScope,
     /// The request's `Host` is not served by this deployment.
     UnknownHost,
-    /// The image name does not resolve to a configured app, upstream or repository.
+    /// The image name does not resolve to a configured app or upstream.
     UnknownName,
+    /// The repository is outside the upstream's allow-list for this app.
+    NotServed,
     /// Too many failed sign-ins from the client's address.
     SignInLimit,
     /// Too many tokens issued to one license.
     TokenLimit,
     /// The deployment lacks its root secret, signing keys or a usable record.
     NotConfigured,
-    /// The vendor's upstream registry failed or refused; the vendor must act.
+    /// The vendor's upstream registry refused the vendor's credential (or asked for one).
+    UpstreamCredentialRejected,
+    /// The vendor's upstream registry could not be reached or did not answer in time.
+    UpstreamUnreachable,
+    /// The vendor's upstream registry failed otherwise; the vendor must act.
     UpstreamFailed,
     /// The upstream answered content that does not match what was asked (digest, JSON, size).
     UpstreamContentInvalid,
@@ -136,9 +142,12 @@ impl Reason {
             Reason::TokenScope => "token_scope",
             Reason::UnknownHost => "unknown_host",
             Reason::UnknownName => "unknown_name",
+            Reason::NotServed => "not_served",
             Reason::SignInLimit => "sign_in_limit",
             Reason::TokenLimit => "token_limit",
             Reason::NotConfigured => "not_configured",
+            Reason::UpstreamCredentialRejected => "upstream_credential_rejected",
+            Reason::UpstreamUnreachable => "upstream_unreachable",
             Reason::UpstreamFailed => "upstream_failed",
             Reason::UpstreamContentInvalid => "upstream_content_invalid",
             Reason::StoreUnavailable => "store_unavailable",
@@ -152,7 +161,7 @@ impl Reason {
 }
 
 /// Every reason, for parsing and for tests that pin the spellings.
-pub const ALL_REASONS: [Reason; 18] = [
+pub const ALL_REASONS: [Reason; 21] = [
     Reason::AuthenticationRequired,
     Reason::BadAuthorization,
     Reason::LicenseInvalid,
@@ -165,9 +174,12 @@ pub const ALL_REASONS: [Reason; 18] = [
     Reason::TokenScope,
     Reason::UnknownHost,
     Reason::UnknownName,
+    Reason::NotServed,
     Reason::SignInLimit,
     Reason::TokenLimit,
     Reason::NotConfigured,
+    Reason::UpstreamCredentialRejected,
+    Reason::UpstreamUnreachable,
     Reason::UpstreamFailed,
     Reason::UpstreamContentInvalid,
     Reason::StoreUnavailable,
@@ -294,6 +306,10 @@ impl From<crate::reference::ParseError> for RegistryError {
 impl From<crate::access::NameError> for RegistryError {
     fn from(e: crate::access::NameError) -> Self {
         use crate::access::NameError as N;
+        let reason = match e {
+            N::RepositoryNotServed { .. } => Reason::NotServed,
+            _ => Reason::UnknownName,
+        };
         let message = match e {
             N::Shape { name, custom_domain: true } => {
                 format!("repository name {name} must be <upstream>/<repository> or proxy/<app>/<upstream>/<repository>")
@@ -309,7 +325,7 @@ impl From<crate::access::NameError> for RegistryError {
                 format!("repository {repo} is not served through upstream {upstream}")
             }
         };
-        RegistryError::name_unknown(message).because(Reason::UnknownName)
+        RegistryError::name_unknown(message).because(reason)
     }
 }
 
@@ -461,6 +477,19 @@ mod tests {
         let e = RegistryError::internal("kv get app:demo failed: boom");
         assert!(!e.body().contains("boom"));
         assert_eq!(e.status, 500);
+    }
+
+    #[test]
+    fn reasons_are_sent_in_detail_and_parse_back() {
+        let e = RegistryError::denied("no").because(Reason::NotEntitled);
+        let v: serde_json::Value = serde_json::from_str(&e.body()).unwrap();
+        assert_eq!(v["errors"][0]["detail"]["reason"], "not_entitled");
+        let mut seen = std::collections::HashSet::new();
+        for r in ALL_REASONS {
+            assert!(seen.insert(r.as_str()), "{} twice", r.as_str());
+            assert_eq!(Reason::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Reason::parse("something_else"), None);
     }
 
     #[test]

@@ -24,6 +24,12 @@ impl Answer {
         let message = e.get("message").and_then(|m| m.as_str()).unwrap_or("");
         Some(format!("{code}: {message}"))
     }
+
+    /// The edge's machine code for the failure (`detail.reason`), if the body carries one.
+    pub fn reason(&self) -> Option<pullgate::error::Reason> {
+        let v: serde_json::Value = serde_json::from_slice(&self.body).ok()?;
+        pullgate::error::Reason::parse(v.get("errors")?.get(0)?.get("detail")?.get("reason")?.as_str()?)
+    }
 }
 
 /// Failures before any HTTP answer.

@@ -10,6 +10,7 @@
 use std::collections::BTreeSet;
 
 use base64::Engine as _;
+use pullgate::error::Reason;
 use pullgate::reference::{Digest, Name, Reference};
 use serde::Serialize;
 
@@ -156,24 +157,43 @@ fn diagnose_at(answer: &Answer, token_step: bool) -> (Exit, String) {
         );
     }
     let message = envelope.unwrap_or_else(|| format!("HTTP {status}"));
-    let insufficient = answer.head.headers_named("www-authenticate").any(|h| h.contains("insufficient_scope"));
-    let exit = match answer.head.status {
-        401 if insufficient => Exit::NotEntitled,
-        401 => Exit::CredentialsRejected,
-        403 if token_step => Exit::CredentialsRejected,
-        403 => Exit::NotEntitled,
-        // The edge's words for a repository outside the upstream's allow-patterns.
-        404 if message.contains("not served through") => Exit::NotEntitled,
-        404 => Exit::NotFound,
-        429 => Exit::RateLimited,
-        // The edge reports the vendor's upstream credential problems as 502 with this wording.
-        502 if message.contains("credentials") => Exit::CredentialsRejected,
-        // The edge's own words when its upstream is unreachable (502) or too slow (504).
-        502 if message.contains("could not be reached") => Exit::Network,
-        504 => Exit::Network,
-        _ => Exit::Failure,
+    // The edge names every failure in `detail.reason`; the status decides only without one.
+    let exit = match answer.reason() {
+        Some(reason) => exit_for(reason),
+        None => {
+            let insufficient = answer.head.headers_named("www-authenticate").any(|h| h.contains("insufficient_scope"));
+            match answer.head.status {
+                401 if insufficient => Exit::NotEntitled,
+                401 => Exit::CredentialsRejected,
+                403 if token_step => Exit::CredentialsRejected,
+                403 => Exit::NotEntitled,
+                404 => Exit::NotFound,
+                429 => Exit::RateLimited,
+                504 => Exit::Network,
+                _ => Exit::Failure,
+            }
+        }
     };
     (exit, format!("HTTP {}: {message}", answer.head.status))
+}
+
+/// The diagnosis for each of the edge's failure codes.
+fn exit_for(reason: Reason) -> Exit {
+    match reason {
+        Reason::AuthenticationRequired
+        | Reason::BadAuthorization
+        | Reason::LicenseInvalid
+        | Reason::LicenseExpired
+        | Reason::LicenseRevoked
+        | Reason::LicenseWrongRegistry
+        | Reason::TokenInvalid => Exit::CredentialsRejected,
+        Reason::LicenseWrongApp | Reason::NotEntitled | Reason::TokenScope | Reason::NotServed => Exit::NotEntitled,
+        Reason::UnknownHost | Reason::UnknownName => Exit::NotFound,
+        Reason::SignInLimit | Reason::TokenLimit => Exit::RateLimited,
+        Reason::UpstreamCredentialRejected => Exit::CredentialsRejected,
+        Reason::UpstreamUnreachable | Reason::StoreUnavailable => Exit::Network,
+        Reason::NotConfigured | Reason::UpstreamFailed | Reason::UpstreamContentInvalid => Exit::Failure,
+    }
 }
 
 /// Statuses a gateway in front of the edge uses when it could not get an answer from it.

@@ -63,7 +63,7 @@ fn refusals_map_to_diagnosis_codes() {
             answer(
                 404,
                 None,
-                r#"{"errors":[{"code":"NAME_UNKNOWN","message":"repository other/x is not served through upstream b"}]}"#,
+                r#"{"errors":[{"code":"NAME_UNKNOWN","message":"repository other/x is not served through upstream b","detail":{"reason":"not_served"}}]}"#,
             ),
             Exit::NotEntitled,
         ),
@@ -72,7 +72,7 @@ fn refusals_map_to_diagnosis_codes() {
             answer(
                 502,
                 None,
-                r#"{"errors":[{"code":"UNAVAILABLE","message":"GHCR x rejected the vendor's credentials"}]}"#,
+                r#"{"errors":[{"code":"DENIED","message":"GHCR x rejected the vendor's credentials","detail":{"reason":"upstream_credential_rejected"}}]}"#,
             ),
             Exit::CredentialsRejected,
         ),
@@ -106,12 +106,15 @@ fn an_unreachable_edge_or_upstream_is_a_network_diagnosis() {
         (
             answer(
                 502,
-                r#"{"errors":[{"code":"UNAVAILABLE","message":"GHCR x could not be reached (DNS, TLS or connection failure)"}]}"#,
+                r#"{"errors":[{"code":"UNAVAILABLE","message":"GHCR x could not be reached (DNS, TLS or connection failure)","detail":{"reason":"upstream_unreachable"}}]}"#,
             ),
             "could not be reached (DNS",
         ),
         (
-            answer(504, r#"{"errors":[{"code":"UNAVAILABLE","message":"GHCR x did not answer in time"}]}"#),
+            answer(
+                504,
+                r#"{"errors":[{"code":"UNAVAILABLE","message":"GHCR x did not answer in time","detail":{"reason":"upstream_unreachable"}}]}"#,
+            ),
             "did not answer in time",
         ),
     ];
