@@ -173,22 +173,24 @@ impl UpstreamRecord {
     }
 }
 
-/// Kinds of vendor credential for an upstream.
+/// Kinds of vendor credential for an upstream. The variant docs are also the CLI's help for
+/// `upstream add --credential`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum CredentialKind {
     /// Anonymous pulls.
     #[default]
     None,
-    /// Username and password (Quay, Artifactory, Nexus, Harbor, ACR, any registry).
+    /// Username + password (Quay, Artifactory, Nexus, Harbor, ACR, any registry).
     Basic,
-    /// GitHub username and a personal access token with `read:packages`.
+    /// GitHub username + personal access token (read:packages).
     Ghcr,
-    /// Docker Hub username and a password or access token.
+    /// Docker Hub username + password or access token.
     Dockerhub,
-    /// Google service-account JSON key (`_json_key`), or an OAuth access token (`oauth2accesstoken`).
+    /// Google: --json-key-file (service account) or --oauth2-token-file.
     Gcr,
-    /// AWS access key id, secret and region; exchanged for a 12 h token via GetAuthorizationToken.
+    /// AWS: --access-key-id, secret on stdin or --password-file, --region (exchanged for a 12 h token).
     Ecr,
 }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use pullgate::store::CredentialKind;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -202,22 +203,6 @@ pub enum UpstreamCommand {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CredentialArg {
-    /// Anonymous pulls.
-    None,
-    /// Username + password (Quay, Artifactory, Nexus, Harbor, ACR, any registry).
-    Basic,
-    /// GitHub username + personal access token (read:packages).
-    Ghcr,
-    /// Docker Hub username + password or access token.
-    Dockerhub,
-    /// Google: --json-key-file (service account) or --oauth2-token-file.
-    Gcr,
-    /// AWS: --access-key-id, secret on stdin or --password-file, --region.
-    Ecr,
-}
-
 #[derive(Debug, Args)]
 pub struct UpstreamAddArgs {
     /// Registry endpoint: https://host[:port] (a bare host means https).
@@ -232,8 +217,8 @@ pub struct UpstreamAddArgs {
     #[arg(long = "repo", value_name = "PATTERN")]
     pub repos: Vec<String>,
     /// Credential type.
-    #[arg(long, value_enum, default_value_t = CredentialArg::None)]
-    pub credential: CredentialArg,
+    #[arg(long, value_enum, default_value_t = CredentialKind::None)]
+    pub credential: CredentialKind,
     /// Username (basic, ghcr, dockerhub).
     #[arg(long)]
     pub username: Option<String>,

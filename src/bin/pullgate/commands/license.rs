@@ -184,23 +184,32 @@ fn show(ctx: &Ctx, id: &str) -> Outcome<()> {
         found[1].as_deref().map(|v| kv::decode(&store::revocation_key(&id), v)).transpose()?;
     let view = LicenseView::new(&record, revocation.as_ref(), ctx.now);
     ctx.out.result(&view, || {
-        let mut text = format!(
-            "license:   {}\napp:       {}\ncustomer:  {}\nissued:    {}\nexpires:   {} ({})\nimages:    {}\nsigned by: {}\nstatus:    {}",
-            view.id,
-            view.app,
-            view.customer,
-            view.issued_at,
-            view.expires_at,
-            relative(record.expires_at, ctx.now),
-            if view.images.is_empty() { "all of the app's images".into() } else { view.images.join(", ") },
-            view.kid,
-            view.status
-        );
+        let mut status = view.status.to_string();
         if let Some(r) = &revocation {
-            text.push_str(&format!(" on {}{}", timestamp(r.revoked_at), r.reason.as_deref().map(|s| format!(" ({s})")).unwrap_or_default()));
+            status.push_str(&format!(
+                " on {}{}",
+                timestamp(r.revoked_at),
+                r.reason.as_deref().map(|s| format!(" ({s})")).unwrap_or_default()
+            ));
         }
-        text
+        claims_text(&view, record.expires_at, ctx.now, vec![("signed by", view.kid.clone()), ("status", status)])
     })
+}
+
+/// A license's claims as aligned `label: value` lines, followed by `extra`.
+fn claims_text(c: &ClaimsView, expires_unix: i64, now: i64, extra: Vec<(&str, String)>) -> String {
+    let images = if c.images.is_empty() { "all of the app's images".into() } else { c.images.join(", ") };
+    let mut lines = vec![
+        ("license", c.id.clone()),
+        ("app", c.app.clone()),
+        ("customer", c.customer.clone()),
+        ("issued", c.issued_at.clone()),
+        ("expires", format!("{} ({})", c.expires_at, relative(expires_unix, now))),
+        ("images", images),
+    ];
+    lines.extend(extra);
+    let width = lines.iter().map(|(label, _)| label.len() + 1).max().unwrap_or(0);
+    lines.iter().map(|(label, value)| format!("{:<width$} {value}", format!("{label}:"))).collect::<Vec<_>>().join("\n")
 }
 
 fn revoke(ctx: &Ctx, id: &str, reason: Option<&str>, force: bool) -> Outcome<()> {
@@ -370,20 +379,15 @@ fn inspect(ctx: &Ctx, arg: &str) -> Outcome<()> {
         expires_unix: claims.expires_at,
     };
     ctx.out.result(&view, || {
-        let c = &view;
-        let mut text = format!(
-            "license:    {}\napp:        {}\ncustomer:   {}\nissued:     {}\nexpires:    {} ({})\nimages:     {}\nsigned by:  {} (signature {})\nrevocation: {}\nstatus:     {}",
-            c.id,
-            c.app,
-            c.customer,
-            view.issued_at,
-            view.expires_at,
-            relative(c.expires_unix, ctx.now),
-            if c.images.is_empty() { "all of the app's images".into() } else { c.images.join(", ") },
-            view.kid,
-            view.signature.replace('_', " "),
-            view.revocation.replace('_', " "),
-            view.status.replace('_', " "),
+        let mut text = claims_text(
+            &view,
+            view.expires_unix,
+            ctx.now,
+            vec![
+                ("signed by", format!("{} (signature {})", view.kid, view.signature.replace('_', " "))),
+                ("revocation", view.revocation.replace('_', " ")),
+                ("status", view.status.replace('_', " ")),
+            ],
         );
         for p in &view.problems {
             text.push_str(&format!("\n  - {p}"));

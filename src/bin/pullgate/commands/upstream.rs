@@ -7,7 +7,7 @@ use pullgate::store::{self, AppRecord, CredentialKind, CredentialRecord, Secret,
 use serde::Serialize;
 
 use super::{find_upstream, no_such_app, open_keyset, require_app, Ctx};
-use crate::cli::{CredentialArg, UpstreamAddArgs, UpstreamCommand};
+use crate::cli::{UpstreamAddArgs, UpstreamCommand};
 use crate::failure::{Failure, Outcome};
 use crate::kv;
 use crate::output::table;
@@ -153,7 +153,7 @@ fn credential_input(
         (args.ecr_auth_endpoint.is_some(), "--ecr-auth-endpoint"),
     ];
     match args.credential {
-        CredentialArg::None => {
+        CredentialKind::None => {
             let mut flags = vec![
                 (args.username.is_some(), "--username"),
                 (args.password_stdin, "--password-stdin"),
@@ -164,12 +164,8 @@ fn credential_input(
             reject_flags("none", &flags)?;
             Ok((CredentialKind::None, None, None))
         }
-        CredentialArg::Basic | CredentialArg::Ghcr | CredentialArg::Dockerhub => {
-            let (kind, name) = match args.credential {
-                CredentialArg::Ghcr => (CredentialKind::Ghcr, "ghcr"),
-                CredentialArg::Dockerhub => (CredentialKind::Dockerhub, "dockerhub"),
-                _ => (CredentialKind::Basic, "basic"),
-            };
+        CredentialKind::Basic | CredentialKind::Ghcr | CredentialKind::Dockerhub => {
+            let (kind, name) = (args.credential, args.credential.as_str());
             reject_flags(name, &[gcr_flags[0], gcr_flags[1], aws_flags[0], aws_flags[1], aws_flags[2]])?;
             // A loopback stand-in of the registry (--insecure-dev) is not named like it.
             let local_standin = args.insecure_dev && validate::is_loopback(host);
@@ -192,7 +188,7 @@ fn credential_input(
             let password = read_password(what)?;
             Ok((kind, Some(user.clone()), Some(Secret::Password { username: user, password })))
         }
-        CredentialArg::Gcr => {
+        CredentialKind::Gcr => {
             reject_flags(
                 "gcr",
                 &[
@@ -232,7 +228,7 @@ fn credential_input(
                 }
             }
         }
-        CredentialArg::Ecr => {
+        CredentialKind::Ecr => {
             reject_flags("ecr", &[(args.username.is_some(), "--username"), gcr_flags[0], gcr_flags[1]])?;
             // A loopback stand-in (--insecure-dev) has no region in its name; --region says it.
             let local = args.insecure_dev && validate::is_loopback(host);

@@ -18,7 +18,7 @@ fn args(endpoint: &str) -> UpstreamAddArgs {
         app: "acme".into(),
         alias: None,
         repos: vec![],
-        credential: CredentialArg::None,
+        credential: CredentialKind::None,
         username: None,
         password_stdin: false,
         password_file: None,
@@ -58,7 +58,7 @@ fn seals_basic_credentials_and_never_stores_them_in_clear() {
     with_root();
     let ctx = app_ctx();
     let mut a = args("https://registry.example.com");
-    a.credential = CredentialArg::Basic;
+    a.credential = CredentialKind::Basic;
     a.username = Some("vendor".into());
     a.password_file = Some(write_file(&tmp, "pw", "hunter2-very-secret\n"));
     add(&ctx, &a).unwrap();
@@ -81,11 +81,11 @@ fn gcr_and_ecr_credentials() {
     let ctx = app_ctx();
     let key = r#"{"type":"service_account","client_email":"p@x.iam.gserviceaccount.com","private_key":"-----BEGIN PRIVATE KEY-----\nM\n-----END PRIVATE KEY-----\n"}"#;
     let mut g = args("europe-west1-docker.pkg.dev");
-    g.credential = CredentialArg::Gcr;
+    g.credential = CredentialKind::Gcr;
     g.json_key_file = Some(write_file(&tmp, "sa.json", key));
     add(&ctx, &g).unwrap();
     let mut e = args("123456789012.dkr.ecr.eu-west-1.amazonaws.com");
-    e.credential = CredentialArg::Ecr;
+    e.credential = CredentialKind::Ecr;
     e.access_key_id = Some("AKIAIOSFODNN7EXAMPLE".into());
     e.password_file = Some(write_file(&tmp, "aws", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"));
     add(&ctx, &e).unwrap();
@@ -167,7 +167,7 @@ fn refuses_bad_input_and_leaves_kv_unchanged() {
         (
             {
                 let mut a = args("ghcr.io");
-                a.credential = CredentialArg::Basic;
+                a.credential = CredentialKind::Basic;
                 a.password_file = Some(pw.clone());
                 a
             },
@@ -176,7 +176,7 @@ fn refuses_bad_input_and_leaves_kv_unchanged() {
         (
             {
                 let mut a = args("ghcr.io");
-                a.credential = CredentialArg::Basic;
+                a.credential = CredentialKind::Basic;
                 a.username = Some("u".into());
                 a
             },
@@ -185,7 +185,7 @@ fn refuses_bad_input_and_leaves_kv_unchanged() {
         (
             {
                 let mut a = args("quay.io");
-                a.credential = CredentialArg::Ghcr;
+                a.credential = CredentialKind::Ghcr;
                 a.username = Some("u".into());
                 a.password_file = Some(pw.clone());
                 a
@@ -195,7 +195,7 @@ fn refuses_bad_input_and_leaves_kv_unchanged() {
         (
             {
                 let mut a = args("quay.io");
-                a.credential = CredentialArg::Dockerhub;
+                a.credential = CredentialKind::Dockerhub;
                 a.username = Some("u".into());
                 a.password_file = Some(pw.clone());
                 a
@@ -205,7 +205,7 @@ fn refuses_bad_input_and_leaves_kv_unchanged() {
         (
             {
                 let mut a = args("gcr.io");
-                a.credential = CredentialArg::Gcr;
+                a.credential = CredentialKind::Gcr;
                 a.json_key_file = Some(write_file(&tmp, "bad.json", "{}"));
                 a
             },
@@ -214,7 +214,7 @@ fn refuses_bad_input_and_leaves_kv_unchanged() {
         (
             {
                 let mut a = args("quay.io");
-                a.credential = CredentialArg::Gcr;
+                a.credential = CredentialKind::Gcr;
                 a.oauth2_token_file = Some(pw.clone());
                 a
             },
@@ -223,7 +223,7 @@ fn refuses_bad_input_and_leaves_kv_unchanged() {
         (
             {
                 let mut a = args("gcr.io");
-                a.credential = CredentialArg::Gcr;
+                a.credential = CredentialKind::Gcr;
                 a
             },
             "exactly one",
@@ -231,7 +231,7 @@ fn refuses_bad_input_and_leaves_kv_unchanged() {
         (
             {
                 let mut a = args("123456789012.dkr.ecr.eu-west-1.amazonaws.com");
-                a.credential = CredentialArg::Ecr;
+                a.credential = CredentialKind::Ecr;
                 a.access_key_id = Some("AKIAIOSFODNN7EXAMPLE".into());
                 a.region = Some("us-east-1".into());
                 a.password_file = Some(pw.clone());
@@ -242,7 +242,7 @@ fn refuses_bad_input_and_leaves_kv_unchanged() {
         (
             {
                 let mut a = args("ghcr.io");
-                a.credential = CredentialArg::Ecr;
+                a.credential = CredentialKind::Ecr;
                 a.access_key_id = Some("AKIAIOSFODNN7EXAMPLE".into());
                 a.password_file = Some(pw.clone());
                 a
@@ -252,7 +252,7 @@ fn refuses_bad_input_and_leaves_kv_unchanged() {
         (
             {
                 let mut a = args("123456789012.dkr.ecr.eu-west-1.amazonaws.com");
-                a.credential = CredentialArg::Ecr;
+                a.credential = CredentialKind::Ecr;
                 a.access_key_id = Some("short".into());
                 a.password_file = Some(pw.clone());
                 a
@@ -301,7 +301,7 @@ fn a_root_secret_that_does_not_open_the_keyset_is_refused() {
     ctx.kv().unwrap().put_many(&[(KEYSET_KEY.into(), kv::encode(&keyset).unwrap())]).unwrap();
     let before = snapshot(&ctx);
     let mut a = args("ghcr.io");
-    a.credential = CredentialArg::Ghcr;
+    a.credential = CredentialKind::Ghcr;
     a.username = Some("u".into());
     a.password_file = Some(write_file(&tmp, "pat", "ghp_x\n"));
     let err = add(&ctx, &a).unwrap_err();
@@ -317,7 +317,7 @@ fn ecr_auth_endpoints_are_aws_hosts_or_local_stand_ins() {
     let secret = write_file(&tmp, "aws-local", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n");
     let ecr = |endpoint: &str, auth: Option<&str>, insecure: bool, region: Option<&str>| {
         let mut a = args(endpoint);
-        a.credential = CredentialArg::Ecr;
+        a.credential = CredentialKind::Ecr;
         a.access_key_id = Some("AKIAIOSFODNN7EXAMPLE".into());
         a.password_file = Some(secret.clone());
         a.ecr_auth_endpoint = auth.map(Into::into);
