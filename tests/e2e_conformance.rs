@@ -134,6 +134,9 @@ fn what_does_not_exist_is_404_with_its_code() {
         ("HEAD", format!("manifests/{random_digest}"), ""),
         ("HEAD", "manifests/no-such-tag-3f9a".to_string(), ""),
         ("HEAD", format!("blobs/{random_digest}"), ""),
+        // The suite's `.INVALID_MANIFEST_NAME`: a tag that cannot exist is not found, not invalid.
+        ("GET", "manifests/.INVALID_MANIFEST_NAME".to_string(), "MANIFEST_UNKNOWN"),
+        ("HEAD", "manifests/.INVALID_MANIFEST_NAME".to_string(), ""),
     ];
     for (method, tail, code) in cases {
         let r = c.send(method, name, &tail, &auth);

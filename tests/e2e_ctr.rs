@@ -85,5 +85,12 @@ fn ctr_fetches_an_index_through_the_post_token_flow() {
     let other = format!("{}/proxy/demo/local/demo/legacy:1.0", d.authority);
     let (ok, text) = ctr(&daemon, &["content", "fetch", "--plain-http", "--user", &expired, &other]);
     assert!(!ok, "an expired license fetched content");
-    assert!(text.contains("403"), "{text}");
+    assert!(text.contains("license for Lapsed Customer expired on"), "{text}");
+    // Another app's license on app demo's custom domain (`localhost`).
+    let port = d.authority.rsplit(':').next().unwrap();
+    let on_custom_domain = format!("localhost:{port}/local/demo/hello:1.0");
+    let wrong_app = format!("x:{}", env("PULLGATE_LICENSE_OTHER"));
+    let (ok, text) = ctr(&daemon, &["content", "fetch", "--plain-http", "--user", &wrong_app, &on_custom_domain]);
+    assert!(!ok, "another app's license fetched content");
+    assert!(text.contains("the license for Other Customer is not valid for localhost"), "{text}");
 }

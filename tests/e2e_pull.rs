@@ -429,7 +429,7 @@ fn every_refusal_has_its_status_code_and_touches_no_upstream() {
     let url = format!("{base}/v2/{name}/manifests/1.0");
     let before = fault_hits(&d, "untouched");
 
-    // No credentials, a forged license, a bearer token from another app.
+    // No credentials, a forged license, a bearer token of another app's license.
     assert_error(&get(&url, &[]), 401, "UNAUTHORIZED");
     let forged = {
         let mut parts: Vec<String> = d.license.split('.').map(String::from).collect();
@@ -443,7 +443,9 @@ fn every_refusal_has_its_status_code_and_touches_no_upstream() {
     let other_license = env("PULLGATE_LICENSE_OTHER");
     let other_name = "proxy/other/local/demo/hello";
     let other_token = d.token_for(&other_license, &[other_name]);
-    assert_error(&get(&url, &[("authorization", &format!("Bearer {other_token}"))]), 401, "UNAUTHORIZED");
+    let r = get(&url, &[("authorization", &format!("Bearer {other_token}"))]);
+    assert_error(&r, 403, "DENIED");
+    assert!(error_message(&r).contains("is for app other, not demo"), "{}", error_message(&r));
     // A token from one host is no good on another.
     let r = get(&format!("{base}/v2/"), &[("host", &d.dev.host), ("authorization", &d.bearer(&[]))]);
     assert_error(&r, 401, "UNAUTHORIZED");
@@ -455,9 +457,10 @@ fn every_refusal_has_its_status_code_and_touches_no_upstream() {
         assert_error(&request(method, &url, &[("authorization", &d.bearer(&[&name]))]), 405, "UNSUPPORTED");
     }
     assert_error(&get(&format!("{base}/nothing-here"), &[]), 404, "NAME_UNKNOWN");
-    // An unknown host says nothing about what exists.
+    // An unknown host says so at sign-in (a 401, which clients print), and nothing about what exists.
     let r = get(&format!("{base}/v2/"), &[("host", "unknown.example")]);
-    assert_error(&r, 404, "NAME_UNKNOWN");
+    assert_error(&r, 401, "UNAUTHORIZED");
+    assert!(error_message(&r).contains("unknown.example is not a registry served here"), "{}", error_message(&r));
     assert!(!r.text().contains("demo"));
     // An upstream the app does not have, and another app's name on this app's domain.
     let r = get(
@@ -489,16 +492,39 @@ fn entitlements_and_license_state_are_enforced() {
     let r = get(&format!("{base}/v2/{multi}/manifests/1.0"), &[("authorization", &auth)]);
     assert_error(&r, 403, "DENIED");
     assert!(error_message(&r).contains("does not include"), "{}", error_message(&r));
-    // Expired: refused at the token endpoint and on direct Basic, with the date.
+    // Expired: refused at the token endpoint and on direct Basic with a 401 (the status clients
+    // print a token endpoint's message on), with the date.
     let expired = env("PULLGATE_LICENSE_EXPIRED");
     let r = get(
         &format!("{base}/v2/token?scope=repository:{hello}:pull"),
         &[("authorization", &basic_auth("x", &expired))],
     );
-    assert_error(&r, 403, "DENIED");
+    assert_error(&r, 401, "UNAUTHORIZED");
     assert!(error_message(&r).contains("expired on"), "{}", error_message(&r));
     let r = get(&format!("{base}/v2/{hello}/manifests/1.0"), &[("authorization", &basic_auth("x", &expired))]);
-    assert_error(&r, 403, "DENIED");
+    assert_error(&r, 401, "UNAUTHORIZED");
+}
+
+#[test]
+#[ignore = "needs scripts/dev --background; run by scripts/test"]
+fn skopeo_shows_the_customer_why_a_license_is_refused() {
+    let d = demo();
+    let dir = temp_dir("refused");
+    let dest = format!("oci:{}:x", dir.display());
+    let copy = |reference: &str, license: &str| {
+        let creds = format!("x:{license}");
+        skopeo_try(&["copy", "--quiet", "--src-tls-verify=false", "--src-creds", &creds, reference, &dest])
+    };
+    let on_default_host = format!("docker://{}/proxy/demo/local/demo/hello:1.0", d.dev.authority);
+    let (ok, text) = copy(&on_default_host, &env("PULLGATE_LICENSE_EXPIRED"));
+    assert!(!ok, "an expired license pulled");
+    assert!(text.contains("license for Lapsed Customer expired on") && text.contains("ask your vendor to renew it"), "{text}");
+    // `localhost` is a custom domain of app demo: another app's license is not valid there.
+    let port = d.dev.authority.rsplit(':').next().unwrap();
+    let on_custom_domain = format!("docker://localhost:{port}/local/demo/hello:1.0");
+    let (ok, text) = copy(&on_custom_domain, &env("PULLGATE_LICENSE_OTHER"));
+    assert!(!ok, "another app's license pulled");
+    assert!(text.contains("the license for Other Customer is not valid for localhost"), "{text}");
 }
 
 #[test]
