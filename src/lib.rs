@@ -1,8 +1,10 @@
-//! pullgate: an authenticating proxy registry; pure protocol modules plus the Worker glue in `edge`.
+//! pullgate: an authenticating proxy registry; the edge's decisions in plain Rust (`service`, over
+//! the protocol modules) plus the thin Worker shell in `edge`.
 //!
-//! A request flows: `route` (method + path) → host lookup (`store`) → client auth (`license`,
-//! `token`) → name resolution (`access`) → upstream fetch plan (`upstream`) → response, with
-//! every failure becoming a `error::RegistryError`. Only `edge` touches the Workers runtime.
+//! A request flows: `route` (method + path) → host binding (`service::auth`, `store`) → client
+//! auth (`license`, `token`) → name resolution (`access`) → upstream call (`upstream`) → a
+//! `service::reply::Reply`, with every failure becoming an `error::RegistryError` in `error.rs`.
+//! Only `edge` touches the Workers runtime; `cargo test` drives `service` natively.
 
 pub mod access;
 pub mod access_log;
