@@ -1,80 +1,10 @@
 //! Tests of the upstream driver against a scripted transport, plus the pure checks' tables.
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use super::*;
 use crate::store::{CredentialRecord, UpstreamRecord};
-
-/// Runs a future whose I/O is all in memory to completion.
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
-
-type Handler = Box<dyn Fn(&Request) -> (u16, Vec<(&'static str, String)>, String)>;
-
-/// Answers each request with a handler chosen by URL prefix, and records what was sent.
-struct Scripted {
-    routes: Vec<(&'static str, Handler)>,
-    sent: RefCell<Vec<Request>>,
-    now: Cell<i64>,
-}
-
-impl Scripted {
-    fn new() -> Self {
-        Scripted { routes: vec![], sent: RefCell::new(vec![]), now: Cell::new(1_800_000_000) }
-    }
-
-    fn route(
-        mut self,
-        prefix: &'static str,
-        h: impl Fn(&Request) -> (u16, Vec<(&'static str, String)>, String) + 'static,
-    ) -> Self {
-        self.routes.push((prefix, Box::new(h)));
-        self
-    }
-
-    fn sent_to(&self, prefix: &str) -> Vec<Request> {
-        self.sent.borrow().iter().filter(|r| r.url.starts_with(prefix)).cloned().collect()
-    }
-}
-
-impl Transport for Scripted {
-    type Body = String;
-
-    async fn send(&self, req: Request) -> Result<(Head, String), TransportError> {
-        self.sent.borrow_mut().push(req.clone());
-        let Some((_, h)) = self.routes.iter().find(|(p, _)| req.url.starts_with(p)) else {
-            return Err(TransportError::Connect(format!("no route for {}", req.url)));
-        };
-        let (status, headers, body) = h(&req);
-        let headers = headers.into_iter().map(|(n, v)| (n.to_string(), v)).collect();
-        Ok((Head { status, headers }, body))
-    }
-
-    async fn read(&self, body: String, limit: usize) -> Result<Vec<u8>, TransportError> {
-        if body.len() > limit {
-            return Err(TransportError::TooLarge);
-        }
-        Ok(body.into_bytes())
-    }
-
-    fn now(&self) -> i64 {
-        self.now.get()
-    }
-}
-
-fn auth_of(req: &Request) -> Option<String> {
-    req.headers.iter().find(|(n, _)| n == "authorization").map(|(_, v)| v.clone())
-}
+use crate::test_support::{authorization_of as auth_of, block_on, Scripted, SCRIPTED_EPOCH};
 
 fn record(endpoint: &str, kind: CredentialKind) -> UpstreamRecord {
     UpstreamRecord {
@@ -106,7 +36,7 @@ fn anonymous_upstream_gets_no_credentials() {
     let (head, _) =
         block_on(send(&t, &cache, &up, manifest_req("https://quay.io"), "repository:acme/app:pull")).unwrap();
     assert_eq!(head.status, 200);
-    assert_eq!(auth_of(&t.sent.borrow()[0]), None);
+    assert_eq!(auth_of(&t.sent()[0]), None);
 }
 
 #[test]
@@ -121,11 +51,11 @@ fn basic_challenge_is_answered_with_vendor_credentials_and_remembered() {
     let cache = TokenCache::default();
     let scope = "repository:acme/app:pull";
     assert_eq!(block_on(send(&t, &cache, &up, manifest_req("https://art.example.com"), scope)).unwrap().0.status, 200);
-    assert_eq!(t.sent.borrow().len(), 2);
+    assert_eq!(t.sent().len(), 2);
     // The second request goes straight out with Basic: the challenge was remembered.
     assert_eq!(block_on(send(&t, &cache, &up, manifest_req("https://art.example.com"), scope)).unwrap().0.status, 200);
-    assert_eq!(t.sent.borrow().len(), 3);
-    assert_eq!(auth_of(&t.sent.borrow()[2]).as_deref(), Some(BASIC_VENDOR));
+    assert_eq!(t.sent().len(), 3);
+    assert_eq!(auth_of(&t.sent()[2]).as_deref(), Some(BASIC_VENDOR));
 }
 
 fn bearer_upstream(realm: &'static str) -> Scripted {
@@ -163,9 +93,9 @@ fn bearer_realm_token_is_fetched_cached_and_refreshed_after_expiry() {
     // Cached: no new token request, and the manifest request carries the token at once.
     assert_eq!(block_on(send(&t, &cache, &up, manifest_req("https://ghcr.io"), scope)).unwrap().0.status, 200);
     assert_eq!(t.sent_to("https://ghcr.io/token").len(), 1);
-    assert_eq!(auth_of(t.sent.borrow().last().unwrap()).as_deref(), Some("Bearer tok-1"));
+    assert_eq!(auth_of(t.sent().last().unwrap()).as_deref(), Some("Bearer tok-1"));
     // Past expiry minus skew, a new token is fetched before the request, not after a failure.
-    t.now.set(t.now.get() + 300 - 29);
+    t.advance(300 - 29);
     assert_eq!(block_on(send(&t, &cache, &up, manifest_req("https://ghcr.io"), scope)).unwrap().0.status, 200);
     assert_eq!(t.sent_to("https://ghcr.io/token").len(), 2);
     assert_eq!(t.sent_to("https://ghcr.io/v2/").len(), 4, "one 401 in all, then straight hits");
@@ -432,7 +362,7 @@ fn ecr_setup(api_calls: std::rc::Rc<Cell<i64>>, valid: std::rc::Rc<RefCell<Strin
             if r.method != "POST" || !signed_right || header("x-amz-target").as_deref() != Some(ECR_TARGET) {
                 return (400, vec![], r#"{"__type":"InvalidSignatureException"}"#.into());
             }
-            (200, vec![], ecr_answer(&valid.borrow(), 1_800_000_000 + 12 * 3600))
+            (200, vec![], ecr_answer(&valid.borrow(), SCRIPTED_EPOCH + 12 * 3600))
         })
 }
 
@@ -456,7 +386,7 @@ fn ecr_exchanges_signed_keys_for_a_cached_12h_token_and_refreshes_early() {
     }
     assert_eq!(calls.get(), 1, "one GetAuthorizationToken for both repositories");
     // 11 h later the token still works but is refreshed before use (one hour of skew).
-    t.now.set(1_800_000_000 + 11 * 3600 + 1);
+    t.set_now(SCRIPTED_EPOCH + 11 * 3600 + 1);
     valid.replace("pw-2".into());
     let (head, _) = block_on(send(&t, &cache, &up, manifest_req(base), "repository:acme/app:pull")).unwrap();
     assert_eq!(head.status, 200);
