@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
+use crate::store::{CredentialKind, CredentialRecord, Secret, UpstreamRecord};
 use crate::upstream::{Head, Request, Transport, TransportError};
 
 /// The clock `Scripted` starts at (2027-01-15), far from any edge of i64 arithmetic.
@@ -140,6 +141,30 @@ impl Transport for Scripted {
 /// The `Authorization` a request carried, if any.
 pub(crate) fn authorization_of(req: &Request) -> Option<String> {
     req.headers.iter().find(|(n, _)| n == "authorization").map(|(_, v)| v.clone())
+}
+
+/// An upstream record with no alias, repository patterns or stored credential.
+pub(crate) fn upstream_record(endpoint: &str, kind: CredentialKind) -> UpstreamRecord {
+    UpstreamRecord {
+        endpoint: endpoint.into(),
+        alias: None,
+        repos: vec![],
+        credential: CredentialRecord { kind, identity: None, sealed: None },
+        insecure: false,
+        auth_endpoint: None,
+    }
+}
+
+/// The vendor's username and password; `BASIC_VENDOR` is its `Authorization` value.
+pub(crate) fn vendor_password() -> Secret {
+    Secret::Password { username: "vendor".into(), password: "s3cret".into() }
+}
+
+pub(crate) const BASIC_VENDOR: &str = "Basic dmVuZG9yOnMzY3JldA==";
+
+/// A manifest GET on `base` (scheme and host).
+pub(crate) fn manifest_request(base: &str) -> Request {
+    Request::new("GET", format!("{base}/v2/acme/app/manifests/1.0"))
 }
 
 #[cfg(test)]
