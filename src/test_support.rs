@@ -152,6 +152,7 @@ pub(crate) fn upstream_record(endpoint: &str, kind: CredentialKind) -> UpstreamR
         credential: CredentialRecord { kind, identity: None, sealed: None },
         insecure: false,
         auth_endpoint: None,
+        realm_hosts: vec![],
     }
 }
 

@@ -22,7 +22,21 @@ pub enum UpstreamError {
     /// The upstream's challenge names a realm we will not send credentials to.
     UntrustedRealm {
         upstream: String,
+        /// The realm's host only: a realm URL may carry a query worth keeping out of messages.
         realm: String,
+    },
+    /// The upstream is configured with plain http and this deployment refuses insecure upstreams.
+    InsecureUpstream {
+        upstream: String,
+    },
+    /// The upstream is configured with a loopback, private, link-local or IP address and this
+    /// deployment refuses insecure upstreams.
+    LocalUpstream {
+        upstream: String,
+    },
+    /// The configured endpoint (or ECR region) does not make a usable https URL.
+    BadEndpoint {
+        upstream: String,
     },
     /// The upstream's challenge could not be used.
     BadChallenge {
@@ -57,6 +71,9 @@ pub enum UpstreamError {
     },
 }
 
+/// The sentence every vendor-side failure ends with: the customer cannot fix it.
+const CONTACT: &str = "This is not a problem with your license or your client: contact the vendor";
+
 impl std::fmt::Display for UpstreamError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -71,7 +88,23 @@ impl std::fmt::Display for UpstreamError {
             ),
             UpstreamError::UntrustedRealm { upstream, realm } => write!(
                 f,
-                "{upstream} asked for credentials to be sent to {realm}, which is not on the upstream's own domain; none were sent"
+                "the vendor's registry {upstream} asked for pullgate's credential to be sent to {realm}, which is not \
+                 the registry's own host nor one the vendor listed with --realm-host; none was sent. {CONTACT}"
+            ),
+            UpstreamError::InsecureUpstream { upstream } => write!(
+                f,
+                "the vendor's upstream {upstream} is configured with plain http, which this deployment refuses; \
+                 nothing was sent to it. {CONTACT}"
+            ),
+            UpstreamError::LocalUpstream { upstream } => write!(
+                f,
+                "the vendor's upstream {upstream} is configured with a loopback, private or IP address, which this \
+                 deployment refuses; nothing was sent to it. {CONTACT}"
+            ),
+            UpstreamError::BadEndpoint { upstream } => write!(
+                f,
+                "the vendor's upstream {upstream} is configured with an endpoint that is not a usable https URL; \
+                 nothing was sent to it. {CONTACT}"
             ),
             UpstreamError::BadChallenge { upstream } => {
                 write!(f, "{upstream} answered 401 without a usable WWW-Authenticate challenge")
@@ -110,6 +143,10 @@ impl From<UpstreamError> for RegistryError {
                 RegistryError::upstream(503, ErrorCode::Unavailable, message)
             }
             UpstreamError::Timeout { .. } => RegistryError::upstream(504, ErrorCode::Unavailable, message),
+            UpstreamError::UntrustedRealm { .. }
+            | UpstreamError::InsecureUpstream { .. }
+            | UpstreamError::LocalUpstream { .. }
+            | UpstreamError::BadEndpoint { .. } => RegistryError::upstream(403, ErrorCode::Denied, message),
             _ => RegistryError::upstream(502, ErrorCode::Unavailable, message),
         }
     }
@@ -147,11 +184,6 @@ pub(super) fn check_token_status(up: &Upstream<'_>, head: &Head) -> Result<(), U
         429 => Err(UpstreamError::RateLimited { upstream: up.describe(), retry_after: retry_after(head) }),
         s => Err(UpstreamError::Unavailable { upstream: up.describe(), status: s }),
     }
-}
-
-/// A value quoted in a message: no control characters, at most `max` characters.
-pub(super) fn truncate(s: &str, max: usize) -> String {
-    s.chars().filter(|c| !c.is_control()).take(max).collect()
 }
 
 /// Numeric `Retry-After` seconds, if the upstream sent one.

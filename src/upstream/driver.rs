@@ -15,7 +15,7 @@ use crate::store::Secret;
 
 use super::answers::{check_token_status, transport_error, UpstreamError};
 use super::ecr::{ecr_authorization, ecr_cache_key};
-use super::policy::trusted_realm;
+use super::policy::{check_request_url, trusted_realm};
 use super::token_cache::{parse_token_response, TokenCache, TOKEN_SKEW_SECONDS};
 use super::{Head, Request, Transport, Upstream, MAX_SMALL_BODY};
 
@@ -29,6 +29,12 @@ pub async fn send<T: Transport>(
     req: Request,
     scope: &str,
 ) -> Result<(Head, T::Body), UpstreamError> {
+    // Refused before anything is sent: nothing, not even an anonymous probe, goes over plain
+    // http or to a local address unless this upstream may be insecure.
+    check_request_url(&req.url, up)?;
+    if let Some(endpoint) = &up.record.auth_endpoint {
+        check_request_url(endpoint, up)?;
+    }
     // The credential fingerprint is hashed once per request, not once per key.
     let upstream_key = up.cache_base();
     let key = format!("{upstream_key}|{scope}");
@@ -250,7 +256,7 @@ mod tests {
             block_on(send(&t, &TokenCache::default(), &up, manifest_request("https://ghcr.io"), "s")).unwrap_err();
         assert!(matches!(err, UpstreamError::UntrustedRealm { .. }), "{err:?}");
         assert!(t.sent_to("https://evil.example").is_empty());
-        assert_eq!(RegistryError::from(err).status, 502);
+        assert_eq!(RegistryError::from(err).status, 403);
     }
 
     #[test]
@@ -347,5 +353,82 @@ mod tests {
         foreign.set(false);
         let (head, _) = block_on(send(&t, &cache, &up, manifest_request("https://ghcr.io"), "s")).unwrap();
         assert_eq!(head.status, 200);
+    }
+
+    /// A stand-in answering everything 200, so any request that got through would succeed.
+    fn answers_everything() -> Scripted {
+        Scripted::new().route("http", |_| (200, vec![], "{}".into()))
+    }
+
+    #[test]
+    fn plain_http_upstreams_are_refused_before_anything_is_sent_for_every_request_kind() {
+        let mut rec = upstream_record("http://registry.example.com", CredentialKind::Basic);
+        rec.insecure = true;
+        let secret = vendor_password();
+        let base = "http://registry.example.com/v2/acme/app";
+        for url in [
+            format!("{base}/manifests/1.0"),
+            format!("{base}/blobs/sha256:{}", "a".repeat(64)),
+            format!("{base}/tags/list?n=10"),
+            format!("{base}/referrers/sha256:{}", "b".repeat(64)),
+        ] {
+            let t = answers_everything();
+            let up = Upstream { app: "acme", record: &rec, secret: Some(&secret), allow_insecure: false };
+            let err =
+                block_on(send(&t, &TokenCache::default(), &up, Request::new("GET", url.clone()), "s")).unwrap_err();
+            assert_eq!(
+                err,
+                UpstreamError::InsecureUpstream { upstream: "upstream registry.example.com".into() },
+                "{url}"
+            );
+            assert!(t.sent().is_empty(), "{url}");
+            // The same upstream in a deployment that allows insecure upstreams is used.
+            let dev = Upstream { allow_insecure: true, ..up };
+            assert_eq!(
+                block_on(send(&t, &TokenCache::default(), &dev, Request::new("GET", url.clone()), "s"))
+                    .unwrap()
+                    .0
+                    .status,
+                200
+            );
+        }
+    }
+
+    #[test]
+    fn local_address_upstreams_are_refused_before_anything_is_sent() {
+        for endpoint in ["https://10.0.0.5", "https://169.254.169.254", "https://localhost.", "https://[::1]"] {
+            let rec = upstream_record(endpoint, CredentialKind::None);
+            let up = Upstream { app: "acme", record: &rec, secret: None, allow_insecure: true };
+            let t = answers_everything();
+            let err = block_on(send(&t, &TokenCache::default(), &up, manifest_request(endpoint), "s")).unwrap_err();
+            assert!(matches!(err, UpstreamError::LocalUpstream { .. }), "{endpoint}: {err:?}");
+            assert!(t.sent().is_empty(), "{endpoint}");
+        }
+    }
+
+    #[test]
+    fn a_plain_http_token_realm_gets_no_credentials() {
+        let t = bearer_upstream("http://ghcr.io/token");
+        let rec = upstream_record("https://ghcr.io", CredentialKind::Ghcr);
+        let secret = vendor_password();
+        let up = Upstream { app: "acme", record: &rec, secret: Some(&secret), allow_insecure: false };
+        let err =
+            block_on(send(&t, &TokenCache::default(), &up, manifest_request("https://ghcr.io"), "s")).unwrap_err();
+        assert!(matches!(err, UpstreamError::UntrustedRealm { .. }), "{err:?}");
+        assert!(t.sent_to("http://").is_empty());
+    }
+
+    #[test]
+    fn a_plain_http_ecr_api_endpoint_is_refused_before_anything_is_sent() {
+        let endpoint = "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+        let mut rec = upstream_record(endpoint, CredentialKind::Ecr);
+        rec.auth_endpoint = Some("http://api.ecr.eu-west-1.amazonaws.com/".into());
+        let secret =
+            Secret::Aws { access_key_id: "AKID".into(), secret_access_key: "s".into(), region: "eu-west-1".into() };
+        let up = Upstream { app: "acme", record: &rec, secret: Some(&secret), allow_insecure: false };
+        let t = answers_everything();
+        let err = block_on(send(&t, &TokenCache::default(), &up, manifest_request(endpoint), "s")).unwrap_err();
+        assert!(matches!(err, UpstreamError::InsecureUpstream { .. }), "{err:?}");
+        assert!(t.sent().is_empty());
     }
 }

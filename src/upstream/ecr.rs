@@ -5,9 +5,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::answers::{check_token_status, transport_error, truncate, UpstreamError};
+use super::answers::{check_token_status, transport_error, UpstreamError};
 use super::driver::Auth;
-use super::policy::is_loopback_or_ip;
+use super::policy::check_request_url;
 use super::token_cache::TokenCache;
 use super::{Request, Transport, Upstream, MAX_SMALL_BODY};
 
@@ -39,18 +39,12 @@ pub(super) async fn ecr_authorization<T: Transport>(
         Some(e) => e.clone(),
         None => format!("https://api.ecr.{region}.amazonaws.com/"),
     };
-    let bad_endpoint = || UpstreamError::UntrustedRealm { upstream: up.describe(), realm: truncate(&endpoint, 200) };
-    let url = url::Url::parse(&endpoint).map_err(|_| bad_endpoint())?;
-    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
-    let insecure_ok = up.allow_insecure && up.record.insecure;
-    let endpoint_ok = match url.scheme() {
-        "https" => insecure_ok || !is_loopback_or_ip(&host),
-        "http" => insecure_ok,
-        _ => false,
-    };
-    if !endpoint_ok || host.is_empty() || !url.username().is_empty() {
-        return Err(bad_endpoint());
+    // The region comes from the sealed secret; it must not be able to change the host.
+    if region.is_empty() || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        return Err(UpstreamError::BadEndpoint { upstream: up.describe() });
     }
+    let url = check_request_url(&endpoint, up)?;
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
     let authority = match url.port() {
         Some(p) => format!("{host}:{p}"),
         None => host.clone(),

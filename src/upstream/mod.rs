@@ -8,6 +8,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::store::{CredentialKind, Secret, UpstreamRecord};
 
+mod address;
 mod answers;
 mod driver;
 mod ecr;
@@ -15,10 +16,11 @@ mod policy;
 mod tags;
 mod token_cache;
 
+pub use address::{host_kind, is_loopback, HostKind};
 pub use answers::{classify, rejection_advice, retry_after, Resource, UpstreamError};
 pub use driver::send;
 pub use ecr::parse_ecr_token;
-pub use policy::{redirect_target, registrable_domain, trusted_realm};
+pub use policy::{check_request_url, redirect_target, trusted_realm};
 pub use tags::{page_tags, rewrite_tags_link};
 pub use token_cache::{parse_token_response, TokenCache, UpstreamToken, DEFAULT_TOKEN_SECONDS};
 
