@@ -186,9 +186,18 @@ pub(super) fn check_token_status(up: &Upstream<'_>, head: &Head) -> Result<(), U
     }
 }
 
-/// Numeric `Retry-After` seconds, if the upstream sent one.
+/// Longest `Retry-After` relayed: an upstream asking for more is asked again within a day.
+pub const MAX_RETRY_AFTER_SECONDS: u64 = 86_400;
+
+/// `Retry-After` seconds (digits only, capped at `MAX_RETRY_AFTER_SECONDS`), if the upstream
+/// sent the numeric form; an HTTP date or anything else is ignored.
 pub fn retry_after(head: &Head) -> Option<u64> {
-    head.header("retry-after").and_then(|v| v.trim().parse().ok())
+    let value = head.header("retry-after")?.trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // All digits: the only parse failure left is overflow, which the cap covers.
+    Some(value.parse::<u64>().unwrap_or(u64::MAX).min(MAX_RETRY_AFTER_SECONDS))
 }
 
 /// Which registry resource a request was for; decides the "not found" code.
@@ -272,6 +281,26 @@ mod tests {
         ] {
             let got = classify(resource, &head(status, retry), &up, "x").map(|e| (e.status, e.code, e.retry_after));
             assert_eq!(got, want, "{resource:?} {status}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_numeric_and_capped() {
+        for (value, want) in [
+            ("17", Some(17)),
+            (" 0 ", Some(0)),
+            ("86400", Some(MAX_RETRY_AFTER_SECONDS)),
+            ("86401", Some(MAX_RETRY_AFTER_SECONDS)),
+            ("18446744073709551615", Some(MAX_RETRY_AFTER_SECONDS)),
+            ("99999999999999999999999", Some(MAX_RETRY_AFTER_SECONDS)),
+            ("+5", None),
+            ("-5", None),
+            ("1.5", None),
+            ("", None),
+            ("Wed, 21 Oct 2026 07:28:00 GMT", None),
+        ] {
+            let head = Head { status: 429, headers: vec![("retry-after".into(), value.into())] };
+            assert_eq!(retry_after(&head), want, "{value:?}");
         }
     }
 }

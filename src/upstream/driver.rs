@@ -139,7 +139,8 @@ async fn authenticate<T: Transport>(
     let json = t.read(body, MAX_SMALL_BODY).await.map_err(|e| transport_error(up, e))?;
     let token = parse_token_response(&json, now).ok_or(UpstreamError::BadTokenResponse { upstream: up.describe() })?;
     let authorization = format!("Bearer {}", token.token);
-    cache.put(key.to_string(), authorization.clone(), token.expires_at - TOKEN_SKEW_SECONDS.min(token.lifetime / 2));
+    let refresh_at = token.expires_at.saturating_sub(TOKEN_SKEW_SECONDS.min(token.lifetime / 2));
+    cache.put(key.to_string(), authorization.clone(), refresh_at);
     Ok(Auth { header: authorization, cached: false })
 }
 
@@ -430,5 +431,24 @@ mod tests {
         let err = block_on(send(&t, &TokenCache::default(), &up, manifest_request(endpoint), "s")).unwrap_err();
         assert!(matches!(err, UpstreamError::InsecureUpstream { .. }), "{err:?}");
         assert!(t.sent().is_empty());
+    }
+
+    #[test]
+    fn a_token_claiming_to_live_forever_is_cached_for_a_bounded_time() {
+        let t = Scripted::new()
+            .route("https://ghcr.io/v2/", |r| match authorization_of(r).as_deref() {
+                Some("Bearer forever") => (200, vec![], "{}".into()),
+                _ => (401, vec![("www-authenticate", r#"Bearer realm="https://ghcr.io/token""#.into())], "".into()),
+            })
+            .route("https://ghcr.io/token", |_| {
+                (200, vec![], r#"{"token":"forever","expires_in":9223372036854775807}"#.into())
+            });
+        let rec = upstream_record("https://ghcr.io", CredentialKind::Ghcr);
+        let up = Upstream { app: "acme", record: &rec, secret: None, allow_insecure: false };
+        let cache = TokenCache::default();
+        block_on(send(&t, &cache, &up, manifest_request("https://ghcr.io"), "s")).unwrap();
+        t.advance(2 * 86_400);
+        block_on(send(&t, &cache, &up, manifest_request("https://ghcr.io"), "s")).unwrap();
+        assert_eq!(t.sent_to("https://ghcr.io/token").len(), 2);
     }
 }

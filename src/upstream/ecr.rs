@@ -86,10 +86,19 @@ pub(super) async fn ecr_authorization<T: Transport>(
     let json = t.read(resp_body, MAX_SMALL_BODY).await.map_err(|e| transport_error(up, e))?;
     let (token, expires_at) =
         parse_ecr_token(&json).ok_or(UpstreamError::BadTokenResponse { upstream: up.describe() })?;
-    let lifetime = (expires_at - now).max(0);
     let header = format!("Basic {token}");
-    cache.put(key, header.clone(), expires_at - (lifetime / 4).min(3600));
+    cache.put(key, header.clone(), ecr_refresh_at(now, expires_at));
     Ok(Auth { header, cached: false })
+}
+
+/// ECR tokens live 12 hours; a longer life claimed by the API is not believed.
+const ECR_MAX_TOKEN_SECONDS: i64 = 12 * 3600;
+
+/// When to stop using an ECR token that `expires_at`: an hour before (a quarter of its life
+/// for shorter ones), its life clamped to 0..=12 h, saturating at the ends of `i64`.
+fn ecr_refresh_at(now: i64, expires_at: i64) -> i64 {
+    let lifetime = expires_at.saturating_sub(now).clamp(0, ECR_MAX_TOKEN_SECONDS);
+    now.saturating_add(lifetime - (lifetime / 4).min(3600))
 }
 
 /// `{"authorizationData":[{"authorizationToken":"<base64 AWS:pw>","expiresAt":1.7e9,…}]}`
@@ -248,5 +257,70 @@ mod tests {
         ] {
             assert_eq!(parse_ecr_token(bad.as_bytes()), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn ecr_expiry_numbers_of_any_size_parse_without_wrapping() {
+        for (expires_at, want) in [
+            ("1800000000", Some(1_800_000_000)),
+            ("1.8e9", Some(1_800_000_000)),
+            ("9223372036854775807", Some(i64::MAX)),
+            ("1e300", Some(i64::MAX)),
+            ("-1e300", Some(i64::MIN)),
+            ("-5", Some(-5)),
+            ("\"2027-01-01T00:00:00Z\"", None),
+            ("null", None),
+        ] {
+            let json = format!(
+                r#"{{"authorizationData":[{{"authorizationToken":"{}","expiresAt":{expires_at}}}]}}"#,
+                B64.encode("AWS:pw")
+            );
+            assert_eq!(parse_ecr_token(json.as_bytes()).map(|(_, at)| at), want, "{expires_at}");
+        }
+        let missing = format!(r#"{{"authorizationData":[{{"authorizationToken":"{}"}}]}}"#, B64.encode("AWS:pw"));
+        assert_eq!(parse_ecr_token(missing.as_bytes()), None);
+    }
+
+    #[test]
+    fn ecr_refresh_time_stays_within_twelve_hours_of_now() {
+        let now = SCRIPTED_EPOCH;
+        for (expires_at, want) in [
+            (now + 12 * 3600, now + 11 * 3600),
+            (now + 2 * 3600, now + 2 * 3600 - 1800),
+            (i64::MAX, now + 11 * 3600),
+            (now - 100, now),
+            (i64::MIN, now),
+        ] {
+            assert_eq!(ecr_refresh_at(now, expires_at), want, "{expires_at}");
+        }
+        assert_eq!(ecr_refresh_at(i64::MAX, i64::MAX), i64::MAX);
+        assert_eq!(ecr_refresh_at(i64::MIN, i64::MAX), i64::MIN + 11 * 3600);
+    }
+
+    #[test]
+    fn an_ecr_token_claiming_to_expire_at_the_end_of_time_is_still_refreshed() {
+        let t = Scripted::new()
+            .route("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/v2/", |r| match authorization_of(r) {
+                Some(_) => (200, vec![], "{}".into()),
+                None => (401, vec![("www-authenticate", r#"Basic realm="x""#.into())], "".into()),
+            })
+            .route("https://api.ecr.eu-west-1.amazonaws.com/", |_| {
+                let token = B64.encode("AWS:pw");
+                (
+                    200,
+                    vec![],
+                    format!(r#"{{"authorizationData":[{{"authorizationToken":"{token}","expiresAt":1e300}}]}}"#),
+                )
+            });
+        let rec = upstream_record("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com", CredentialKind::Ecr);
+        let secret =
+            Secret::Aws { access_key_id: "AKID".into(), secret_access_key: "s".into(), region: "eu-west-1".into() };
+        let up = Upstream { app: "acme", record: &rec, secret: Some(&secret), allow_insecure: false };
+        let cache = TokenCache::default();
+        let base = "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+        block_on(send(&t, &cache, &up, manifest_request(base), "s")).unwrap();
+        t.advance(12 * 3600);
+        block_on(send(&t, &cache, &up, manifest_request(base), "s")).unwrap();
+        assert_eq!(t.sent_to("https://api.ecr.").len(), 2);
     }
 }

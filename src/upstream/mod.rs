@@ -17,12 +17,12 @@ mod tags;
 mod token_cache;
 
 pub use address::{host_kind, is_loopback, HostKind};
-pub use answers::{classify, rejection_advice, retry_after, Resource, UpstreamError};
+pub use answers::{classify, rejection_advice, retry_after, Resource, UpstreamError, MAX_RETRY_AFTER_SECONDS};
 pub use driver::send;
 pub use ecr::parse_ecr_token;
 pub use policy::{check_request_url, redirect_target, trusted_realm};
 pub use tags::{page_tags, rewrite_tags_link};
-pub use token_cache::{parse_token_response, TokenCache, UpstreamToken, DEFAULT_TOKEN_SECONDS};
+pub use token_cache::{parse_token_response, TokenCache, UpstreamToken, DEFAULT_TOKEN_SECONDS, MAX_TOKEN_SECONDS};
 
 /// The `Accept` sent for manifests when the client sent none: every manifest type we relay.
 pub const DEFAULT_MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -83,8 +83,13 @@ impl Head {
         self.headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
+    /// `Content-Length` when it is a plain decimal that fits in a `u64` (no sign, no list).
     pub fn content_length(&self) -> Option<u64> {
-        self.header("content-length").and_then(|v| v.trim().parse().ok())
+        let value = self.header("content-length")?.trim();
+        if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        value.parse().ok()
     }
 }
 
@@ -156,6 +161,29 @@ impl Upstream<'_> {
                 Some(format!("Basic {}", B64.encode(format!("{username}:{password}"))))
             }
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_length_is_a_plain_decimal() {
+        for (value, want) in [
+            ("0", Some(0)),
+            (" 4194304 ", Some(4_194_304)),
+            ("18446744073709551615", Some(u64::MAX)),
+            ("18446744073709551616", None),
+            ("+5", None),
+            ("-1", None),
+            ("5, 5", None),
+            ("0x10", None),
+            ("", None),
+        ] {
+            let head = Head { status: 200, headers: vec![("content-length".into(), value.into())] };
+            assert_eq!(head.content_length(), want, "{value:?}");
         }
     }
 }
