@@ -1,5 +1,26 @@
 //! What upstream answers and failures mean for the client: `UpstreamError`, its messages, and
 //! the mapping of upstream statuses to registry errors.
+//!
+//! docker and containerd/image (podman, skopeo, buildah) print the OCI error message only for
+//! 4xx answers; for a 5xx they print "received unexpected HTTP status: 502 Bad Gateway" and ctr
+//! prints only the status. So a vendor-side failure that retrying cannot fix is a 4xx the
+//! customer can read, and only transient ones stay 5xx. None is ever 401: that would send the
+//! client back to `docker login` with a license that is fine.
+//!
+//! ```text
+//! class                                              status  code             Retry-After
+//! credential refused or missing (registry or realm)  403     DENIED           -
+//! plain-http / local-address upstream, bad endpoint  403     DENIED           -
+//! untrusted realm, unusable challenge or token,      403     DENIED           -
+//!   bad redirect, unexpected status, credential type
+//! upstream 429                                       429     TOOMANYREQUESTS  upstream's, capped
+//! upstream 503                                       503     UNAVAILABLE      -
+//! upstream other 5xx, unreachable                    502     UNAVAILABLE      -
+//! timeout, upstream 504                              504     UNAVAILABLE      -
+//! upstream 404                                       404     *_UNKNOWN        - (see `classify`)
+//! ```
+//! Every message names the vendor's registry, says whether retrying can help, and tells the
+//! customer to contact the vendor; none carries a credential, a token or a URL query.
 
 use crate::error::{ErrorCode, RegistryError};
 use crate::store::CredentialKind;
@@ -46,10 +67,16 @@ pub enum UpstreamError {
     BadTokenResponse {
         upstream: String,
     },
+    /// A status no registry answers to a pull (a 400 or 405 on a manifest GET, say).
+    UnexpectedStatus {
+        upstream: String,
+        status: u16,
+    },
     RateLimited {
         upstream: String,
         retry_after: Option<u64>,
     },
+    /// A 5xx from the upstream or its token realm (other than 504).
     Unavailable {
         upstream: String,
         status: u16,
@@ -59,6 +86,7 @@ pub enum UpstreamError {
     },
     Unreachable {
         upstream: String,
+        /// DNS, TLS or connection detail, for logs and the vendor's CLI; never in the message.
         detail: String,
     },
     /// A `Location` that is not safe to hand on or follow.
@@ -71,67 +99,92 @@ pub enum UpstreamError {
     },
 }
 
-/// The sentence every vendor-side failure ends with: the customer cannot fix it.
-const CONTACT: &str = "This is not a problem with your license or your client: contact the vendor";
+/// How every persistent vendor-side failure ends: the customer cannot fix it.
+const CONTACT: &str = "this is not a problem with your license or your client: contact the vendor";
+/// How every transient failure ends.
+const RETRY: &str = "retry later, and contact the vendor if it persists";
 
 impl std::fmt::Display for UpstreamError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             UpstreamError::CredentialsRequired { upstream } => write!(
                 f,
-                "{upstream} requires credentials and none are configured: the vendor must add a credential to this upstream"
+                "the vendor's registry {upstream} requires a credential and pullgate has none for it; {CONTACT} \
+                 (vendor: {})",
+                rejection_advice(CredentialKind::None)
             ),
             UpstreamError::CredentialsRejected { upstream, status, kind } => write!(
                 f,
-                "{upstream} rejected the vendor's credentials (HTTP {status}): {}",
+                "the vendor's registry {upstream} refused pullgate's credential for this repository (HTTP {status}); \
+                 {CONTACT} (vendor: {})",
                 rejection_advice(*kind)
             ),
             UpstreamError::UntrustedRealm { upstream, realm } => write!(
                 f,
-                "the vendor's registry {upstream} asked for pullgate's credential to be sent to {realm}, which is not \
-                 the registry's own host nor one the vendor listed with --realm-host; none was sent. {CONTACT}"
+                "the vendor's registry {upstream} asked for pullgate's credential to be sent to {realm}, which is \
+                 neither the registry's own host nor a realm host the vendor listed; none was sent; {CONTACT} \
+                 (vendor: add it with `pullgate upstream add --realm-host` if it is the registry's token service)"
             ),
             UpstreamError::InsecureUpstream { upstream } => write!(
                 f,
                 "the vendor's upstream {upstream} is configured with plain http, which this deployment refuses; \
-                 nothing was sent to it. {CONTACT}"
+                 nothing was sent to it; {CONTACT}"
             ),
             UpstreamError::LocalUpstream { upstream } => write!(
                 f,
                 "the vendor's upstream {upstream} is configured with a loopback, private or IP address, which this \
-                 deployment refuses; nothing was sent to it. {CONTACT}"
+                 deployment refuses; nothing was sent to it; {CONTACT}"
             ),
             UpstreamError::BadEndpoint { upstream } => write!(
                 f,
                 "the vendor's upstream {upstream} is configured with an endpoint that is not a usable https URL; \
-                 nothing was sent to it. {CONTACT}"
+                 nothing was sent to it; {CONTACT}"
             ),
-            UpstreamError::BadChallenge { upstream } => {
-                write!(f, "{upstream} answered 401 without a usable WWW-Authenticate challenge")
-            }
-            UpstreamError::BadTokenResponse { upstream } => {
-                write!(f, "{upstream}'s token service answered without a token")
-            }
-            UpstreamError::RateLimited { upstream, .. } => {
-                write!(f, "{upstream} is rate limiting requests; retry later")
+            UpstreamError::BadChallenge { upstream } => write!(
+                f,
+                "the vendor's registry {upstream} asked for authentication without a challenge pullgate can \
+                 answer; {CONTACT}"
+            ),
+            UpstreamError::BadTokenResponse { upstream } => write!(
+                f,
+                "the token service of the vendor's registry {upstream} answered without a usable token; {CONTACT}"
+            ),
+            UpstreamError::UnexpectedStatus { upstream, status } => write!(
+                f,
+                "the vendor's registry {upstream} answered HTTP {status}, which a registry does not answer to a \
+                 pull; {CONTACT}"
+            ),
+            UpstreamError::RateLimited { upstream, retry_after } => {
+                write!(f, "the vendor's registry {upstream} is rate limiting pullgate; ")?;
+                match retry_after {
+                    Some(seconds) => write!(f, "retry in {seconds} s, and contact the vendor if it persists"),
+                    None => f.write_str(RETRY),
+                }
             }
             UpstreamError::Unavailable { upstream, status } => {
-                write!(f, "{upstream} is unavailable (HTTP {status}); retry later")
+                write!(f, "the vendor's registry {upstream} failed (HTTP {status}); {RETRY}")
             }
-            UpstreamError::Timeout { upstream } => write!(f, "{upstream} did not answer in time"),
-            UpstreamError::Unreachable { upstream, .. } => {
-                write!(f, "{upstream} could not be reached (DNS, TLS or connection failure)")
+            UpstreamError::Timeout { upstream } => {
+                write!(f, "the vendor's registry {upstream} did not answer in time; {RETRY}")
             }
-            UpstreamError::BadRedirect { upstream } => {
-                write!(f, "{upstream} redirected to a location that is not allowed")
-            }
-            UpstreamError::UnsupportedCredential { upstream } => {
-                write!(f, "{upstream}'s credential type cannot be used by this version of the edge")
-            }
+            UpstreamError::Unreachable { upstream, .. } => write!(
+                f,
+                "the vendor's registry {upstream} could not be reached (DNS, TLS or connection failure); {RETRY}"
+            ),
+            UpstreamError::BadRedirect { upstream } => write!(
+                f,
+                "the vendor's registry {upstream} redirected to a location pullgate does not follow; {CONTACT}"
+            ),
+            UpstreamError::UnsupportedCredential { upstream } => write!(
+                f,
+                "the vendor's registry {upstream} has a credential type this version of pullgate cannot use; \
+                 {CONTACT}"
+            ),
         }
     }
 }
 
+/// The client's answer per class (the table at the top of this file).
 impl From<UpstreamError> for RegistryError {
     fn from(e: UpstreamError) -> Self {
         let message = e.to_string();
@@ -142,12 +195,21 @@ impl From<UpstreamError> for RegistryError {
             UpstreamError::Unavailable { status: 503, .. } => {
                 RegistryError::upstream(503, ErrorCode::Unavailable, message)
             }
+            UpstreamError::Unavailable { .. } | UpstreamError::Unreachable { .. } => {
+                RegistryError::upstream(502, ErrorCode::Unavailable, message)
+            }
             UpstreamError::Timeout { .. } => RegistryError::upstream(504, ErrorCode::Unavailable, message),
-            UpstreamError::UntrustedRealm { .. }
+            UpstreamError::CredentialsRequired { .. }
+            | UpstreamError::CredentialsRejected { .. }
+            | UpstreamError::UntrustedRealm { .. }
             | UpstreamError::InsecureUpstream { .. }
             | UpstreamError::LocalUpstream { .. }
-            | UpstreamError::BadEndpoint { .. } => RegistryError::upstream(403, ErrorCode::Denied, message),
-            _ => RegistryError::upstream(502, ErrorCode::Unavailable, message),
+            | UpstreamError::BadEndpoint { .. }
+            | UpstreamError::BadChallenge { .. }
+            | UpstreamError::BadTokenResponse { .. }
+            | UpstreamError::UnexpectedStatus { .. }
+            | UpstreamError::BadRedirect { .. }
+            | UpstreamError::UnsupportedCredential { .. } => RegistryError::upstream(403, ErrorCode::Denied, message),
         }
     }
 }
@@ -182,7 +244,9 @@ pub(super) fn check_token_status(up: &Upstream<'_>, head: &Head) -> Result<(), U
             kind: up.record.credential.kind,
         }),
         429 => Err(UpstreamError::RateLimited { upstream: up.describe(), retry_after: retry_after(head) }),
-        s => Err(UpstreamError::Unavailable { upstream: up.describe(), status: s }),
+        504 => Err(UpstreamError::Timeout { upstream: up.describe() }),
+        s @ 500..=599 => Err(UpstreamError::Unavailable { upstream: up.describe(), status: s }),
+        s => Err(UpstreamError::UnexpectedStatus { upstream: up.describe(), status: s }),
     }
 }
 
@@ -238,9 +302,9 @@ pub fn classify(resource: Resource, head: &Head, up: &Upstream<'_>, what: &str) 
             UpstreamError::CredentialsRejected { upstream, status: head.status, kind: up.record.credential.kind }.into()
         }
         429 => UpstreamError::RateLimited { upstream, retry_after: retry_after(head) }.into(),
-        503 => UpstreamError::Unavailable { upstream, status: 503 }.into(),
         504 => UpstreamError::Timeout { upstream }.into(),
-        s => UpstreamError::Unavailable { upstream, status: s }.into(),
+        s @ 500..=599 => UpstreamError::Unavailable { upstream, status: s }.into(),
+        s => UpstreamError::UnexpectedStatus { upstream, status: s }.into(),
     };
     Some(e)
 }
@@ -266,8 +330,12 @@ mod tests {
             (Resource::Blob, 404, None, Some((404, ErrorCode::BlobUnknown, None))),
             (Resource::Tags, 404, None, Some((404, ErrorCode::NameUnknown, None))),
             (Resource::Referrers, 404, None, Some((404, ErrorCode::Unsupported, None))),
-            (Resource::Manifest, 401, None, Some((502, ErrorCode::Unavailable, None))),
-            (Resource::Manifest, 403, None, Some((502, ErrorCode::Unavailable, None))),
+            (Resource::Manifest, 401, None, Some((403, ErrorCode::Denied, None))),
+            (Resource::Manifest, 403, None, Some((403, ErrorCode::Denied, None))),
+            (Resource::Manifest, 400, None, Some((403, ErrorCode::Denied, None))),
+            (Resource::Tags, 405, None, Some((403, ErrorCode::Denied, None))),
+            (Resource::Blob, 416, None, Some((403, ErrorCode::Denied, None))),
+            (Resource::Blob, 502, None, Some((502, ErrorCode::Unavailable, None))),
             (Resource::Manifest, 429, Some("17"), Some((429, ErrorCode::TooManyRequests, Some(17)))),
             (
                 Resource::Manifest,
@@ -301,6 +369,184 @@ mod tests {
         ] {
             let head = Head { status: 429, headers: vec![("retry-after".into(), value.into())] };
             assert_eq!(retry_after(&head), want, "{value:?}");
+        }
+    }
+
+    /// Every class: status, code, Retry-After and the whole message, as the customer reads it.
+    #[test]
+    fn each_failure_class_has_its_status_code_and_message() {
+        let up = || "GHCR ghcr.io".to_string();
+        let persistent = |what: &str| {
+            format!("the vendor's registry GHCR ghcr.io {what}; this is not a problem with your license or your client: contact the vendor")
+        };
+        let transient = |what: &str| {
+            format!("the vendor's registry GHCR ghcr.io {what}; retry later, and contact the vendor if it persists")
+        };
+        for (error, status, code, retry, message) in [
+            (
+                UpstreamError::CredentialsRejected { upstream: up(), status: 401, kind: CredentialKind::Ghcr },
+                403,
+                ErrorCode::Denied,
+                None,
+                persistent("refused pullgate's credential for this repository (HTTP 401)")
+                    + " (vendor: GHCR rejected the token: it needs the read:packages scope and access to the package)",
+            ),
+            (
+                UpstreamError::CredentialsRequired { upstream: up() },
+                403,
+                ErrorCode::Denied,
+                None,
+                persistent("requires a credential and pullgate has none for it")
+                    + " (vendor: the upstream needs a credential: add one with `pullgate upstream add --credential …`)",
+            ),
+            (
+                UpstreamError::UntrustedRealm { upstream: up(), realm: "auth.example.com".into() },
+                403,
+                ErrorCode::Denied,
+                None,
+                persistent(
+                    "asked for pullgate's credential to be sent to auth.example.com, which is neither the \
+                     registry's own host nor a realm host the vendor listed; none was sent",
+                ) + " (vendor: add it with `pullgate upstream add --realm-host` if it is the registry's token service)",
+            ),
+            (
+                UpstreamError::InsecureUpstream { upstream: up() },
+                403,
+                ErrorCode::Denied,
+                None,
+                "the vendor's upstream GHCR ghcr.io is configured with plain http, which this deployment refuses; \
+                 nothing was sent to it; this is not a problem with your license or your client: contact the vendor"
+                    .into(),
+            ),
+            (
+                UpstreamError::LocalUpstream { upstream: up() },
+                403,
+                ErrorCode::Denied,
+                None,
+                "the vendor's upstream GHCR ghcr.io is configured with a loopback, private or IP address, which \
+                 this deployment refuses; nothing was sent to it; this is not a problem with your license or your \
+                 client: contact the vendor"
+                    .into(),
+            ),
+            (
+                UpstreamError::BadEndpoint { upstream: up() },
+                403,
+                ErrorCode::Denied,
+                None,
+                "the vendor's upstream GHCR ghcr.io is configured with an endpoint that is not a usable https URL; \
+                 nothing was sent to it; this is not a problem with your license or your client: contact the vendor"
+                    .into(),
+            ),
+            (
+                UpstreamError::BadChallenge { upstream: up() },
+                403,
+                ErrorCode::Denied,
+                None,
+                persistent("asked for authentication without a challenge pullgate can answer"),
+            ),
+            (
+                UpstreamError::BadTokenResponse { upstream: up() },
+                403,
+                ErrorCode::Denied,
+                None,
+                "the token service of the vendor's registry GHCR ghcr.io answered without a usable token; this is \
+                 not a problem with your license or your client: contact the vendor"
+                    .into(),
+            ),
+            (
+                UpstreamError::UnexpectedStatus { upstream: up(), status: 400 },
+                403,
+                ErrorCode::Denied,
+                None,
+                persistent("answered HTTP 400, which a registry does not answer to a pull"),
+            ),
+            (
+                UpstreamError::BadRedirect { upstream: up() },
+                403,
+                ErrorCode::Denied,
+                None,
+                persistent("redirected to a location pullgate does not follow"),
+            ),
+            (
+                UpstreamError::UnsupportedCredential { upstream: up() },
+                403,
+                ErrorCode::Denied,
+                None,
+                persistent("has a credential type this version of pullgate cannot use"),
+            ),
+            (
+                UpstreamError::RateLimited { upstream: up(), retry_after: Some(17) },
+                429,
+                ErrorCode::TooManyRequests,
+                Some(17),
+                "the vendor's registry GHCR ghcr.io is rate limiting pullgate; retry in 17 s, and contact the vendor \
+                 if it persists"
+                    .into(),
+            ),
+            (
+                UpstreamError::RateLimited { upstream: up(), retry_after: None },
+                429,
+                ErrorCode::TooManyRequests,
+                None,
+                transient("is rate limiting pullgate"),
+            ),
+            (
+                UpstreamError::Unavailable { upstream: up(), status: 503 },
+                503,
+                ErrorCode::Unavailable,
+                None,
+                transient("failed (HTTP 503)"),
+            ),
+            (
+                UpstreamError::Unavailable { upstream: up(), status: 500 },
+                502,
+                ErrorCode::Unavailable,
+                None,
+                transient("failed (HTTP 500)"),
+            ),
+            (
+                UpstreamError::Unreachable { upstream: up(), detail: "tls: certificate expired for user:pw".into() },
+                502,
+                ErrorCode::Unavailable,
+                None,
+                transient("could not be reached (DNS, TLS or connection failure)"),
+            ),
+            (
+                UpstreamError::Timeout { upstream: up() },
+                504,
+                ErrorCode::Unavailable,
+                None,
+                transient("did not answer in time"),
+            ),
+        ] {
+            let e = RegistryError::from(error.clone());
+            assert_eq!((e.status, e.code, e.retry_after), (status, code, retry), "{error:?}");
+            assert_eq!(e.message, message, "{error:?}");
+            assert_eq!(e.public_message(), message, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn token_service_answers_map_to_their_class() {
+        let rec = upstream_record("https://ghcr.io", CredentialKind::Ghcr);
+        let up = Upstream { app: "a", record: &rec, secret: None, allow_insecure: false };
+        for (status, want) in [
+            (200, None),
+            (400, Some((403, ErrorCode::Denied))),
+            (401, Some((403, ErrorCode::Denied))),
+            (403, Some((403, ErrorCode::Denied))),
+            (404, Some((403, ErrorCode::Denied))),
+            (405, Some((403, ErrorCode::Denied))),
+            (429, Some((429, ErrorCode::TooManyRequests))),
+            (500, Some((502, ErrorCode::Unavailable))),
+            (503, Some((503, ErrorCode::Unavailable))),
+            (504, Some((504, ErrorCode::Unavailable))),
+        ] {
+            let got = check_token_status(&up, &Head { status, headers: vec![] })
+                .err()
+                .map(RegistryError::from)
+                .map(|e| (e.status, e.code));
+            assert_eq!(got, want, "{status}");
         }
     }
 }

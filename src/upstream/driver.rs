@@ -261,7 +261,7 @@ mod tests {
     }
 
     #[test]
-    fn rejected_vendor_credentials_become_502_never_401() {
+    fn rejected_vendor_credentials_become_403_denied_never_401() {
         let t = bearer_upstream("https://ghcr.io/token");
         let rec = upstream_record("https://ghcr.io", CredentialKind::Ghcr);
         let wrong = Secret::Password { username: "vendor".into(), password: "wrong".into() };
@@ -277,9 +277,15 @@ mod tests {
             }
         );
         let e = RegistryError::from(err);
-        assert_eq!((e.status, e.code), (502, ErrorCode::Unavailable));
-        assert!(e.message.contains("rejected the vendor's credentials"), "{}", e.message);
+        assert_eq!((e.status, e.code), (403, ErrorCode::Denied));
+        assert!(
+            e.message.contains("the vendor's registry GHCR ghcr.io refused pullgate's credential"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("not a problem with your license"), "{}", e.message);
         assert!(e.message.contains("read:packages"), "{}", e.message);
+        assert!(!e.message.contains("wrong"), "{}", e.message);
     }
 
     #[test]
