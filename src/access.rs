@@ -273,6 +273,7 @@ mod tests {
             credential: CredentialRecord::default(),
             insecure: false,
             auth_endpoint: None,
+            realm_hosts: vec![],
         };
         AppRecord {
             v: 1,

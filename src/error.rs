@@ -459,6 +459,57 @@ impl From<crate::manifest::ManifestError> for RegistryError {
     }
 }
 
+impl From<crate::upstream::UpstreamError> for RegistryError {
+    /// The class table is at the top of `upstream/answers.rs`.
+    fn from(e: crate::upstream::UpstreamError) -> Self {
+        use crate::upstream::{Resource, UpstreamError as U};
+        let message = e.to_string();
+        match e {
+            U::NotFound { resource, .. } => {
+                let code = match resource {
+                    Resource::Manifest => ErrorCode::ManifestUnknown,
+                    Resource::Blob => ErrorCode::BlobUnknown,
+                    Resource::Tags => ErrorCode::NameUnknown,
+                    Resource::Referrers => ErrorCode::Unsupported,
+                };
+                RegistryError::new(404, code, message)
+            }
+            U::RateLimited { retry_after, .. } => RegistryError::upstream(429, ErrorCode::TooManyRequests, message)
+                .with_retry_after(retry_after)
+                .because(Reason::UpstreamFailed),
+            U::Unavailable { status: 503, .. } => {
+                RegistryError::upstream(503, ErrorCode::Unavailable, message).because(Reason::UpstreamFailed)
+            }
+            U::Unavailable { .. } => {
+                RegistryError::upstream(502, ErrorCode::Unavailable, message).because(Reason::UpstreamFailed)
+            }
+            U::Unreachable { .. } => {
+                RegistryError::upstream(502, ErrorCode::Unavailable, message).because(Reason::UpstreamUnreachable)
+            }
+            U::Timeout { .. } => {
+                RegistryError::upstream(504, ErrorCode::Unavailable, message).because(Reason::UpstreamUnreachable)
+            }
+            // Persistent vendor-side failures are 4xx so clients print the message; never 401,
+            // which would send the customer back to `docker login` with a license that is fine.
+            U::CredentialsRequired { .. } | U::CredentialsRejected { .. } => {
+                RegistryError::upstream(403, ErrorCode::Denied, message).because(Reason::UpstreamCredentialRejected)
+            }
+            U::UntrustedRealm { .. }
+            | U::InsecureUpstream { .. }
+            | U::LocalUpstream { .. }
+            | U::BadEndpoint { .. }
+            | U::BadChallenge { .. }
+            | U::BadTokenResponse { .. }
+            | U::UnexpectedStatus { .. }
+            | U::Malformed { .. }
+            | U::BadRedirect { .. }
+            | U::UnsupportedCredential { .. } => {
+                RegistryError::upstream(403, ErrorCode::Denied, message).because(Reason::UpstreamFailed)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

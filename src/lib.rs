@@ -27,5 +27,8 @@ pub mod time;
 pub mod token;
 pub mod upstream;
 
+#[cfg(test)]
+pub(crate) mod test_support;
+
 #[cfg(target_arch = "wasm32")]
 mod edge;

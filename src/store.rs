@@ -126,6 +126,10 @@ pub struct UpstreamRecord {
     /// (FIPS or VPC endpoints; a loopback stand-in in local development).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_endpoint: Option<String>,
+    /// Hosts other than the endpoint's own whose token realm the vendor trusts with this
+    /// upstream's credential (`--realm-host`; a self-hosted GitLab's `gitlab.example.com`, say).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub realm_hosts: Vec<String>,
 }
 
 impl UpstreamRecord {
@@ -308,6 +312,7 @@ mod tests {
             credential: CredentialRecord::default(),
             insecure: false,
             auth_endpoint: None,
+            realm_hosts: vec![],
         }
     }
 

@@ -518,7 +518,10 @@ fn skopeo_shows_the_customer_why_a_license_is_refused() {
     let on_default_host = format!("docker://{}/proxy/demo/local/demo/hello:1.0", d.dev.authority);
     let (ok, text) = copy(&on_default_host, &env("PULLGATE_LICENSE_EXPIRED"));
     assert!(!ok, "an expired license pulled");
-    assert!(text.contains("license for Lapsed Customer expired on") && text.contains("ask your vendor to renew it"), "{text}");
+    assert!(
+        text.contains("license for Lapsed Customer expired on") && text.contains("ask your vendor to renew it"),
+        "{text}"
+    );
     // `localhost` is a custom domain of app demo: another app's license is not valid there.
     let port = d.dev.authority.rsplit(':').next().unwrap();
     let on_custom_domain = format!("docker://localhost:{port}/local/demo/hello:1.0");

@@ -76,7 +76,7 @@ pub async fn blob<R: Runtime>(pull: Pull<'_, '_, R>, digest: Digest) -> Result<R
         (head, body, url) = (h, b, target);
     }
     if let Some(e) = upstream::classify(Resource::Blob, &head, &pull.upstream(), &digest.to_string()) {
-        return Err(e);
+        return Err(e.into());
     }
     let mut headers = relay_headers(&head, &BLOB_HEADERS);
     if head.header("docker-content-digest").is_none() {

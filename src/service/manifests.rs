@@ -3,10 +3,10 @@
 //! By tag the body is streamed as it comes. By digest it is read (bounded by the 4 MiB manifest
 //! limit), hashed here and refused unless it matches: the hash computed here is authoritative.
 
-use crate::error::{ErrorCode, RegistryError};
+use crate::error::RegistryError;
 use crate::manifest::{self, ManifestError};
 use crate::reference::Reference;
-use crate::upstream::{self, Resource, DEFAULT_MANIFEST_ACCEPT, MAX_MANIFEST_BYTES};
+use crate::upstream::{self, Resource, TransportError, UpstreamError, DEFAULT_MANIFEST_ACCEPT, MAX_MANIFEST_BYTES};
 
 use super::pull::Pull;
 use super::reply::{relay_headers, set_header, Reply};
@@ -33,14 +33,13 @@ pub async fn manifest<R: Runtime>(
     }
     let (head, body) = pull.send(up).await?;
     if let Some(e) = upstream::classify(Resource::Manifest, &head, &pull.upstream(), &reference.to_string()) {
-        return Err(e);
+        return Err(e.into());
     }
     if (300..400).contains(&head.status) && head.status != 304 {
-        return Err(RegistryError::upstream(
-            502,
-            ErrorCode::Unavailable,
-            format!("{} redirected a manifest request, which registries do not do", pull.upstream().describe()),
-        ));
+        // Registries serve manifests themselves; a redirect is not followed with credentials.
+        return Err(
+            UpstreamError::UnexpectedStatus { upstream: pull.upstream().describe(), status: head.status }.into()
+        );
     }
     let mut headers = relay_headers(&head, &MANIFEST_HEADERS);
     let digest = match &reference {
@@ -62,12 +61,12 @@ pub async fn manifest<R: Runtime>(
     }
     // By digest, or with no length announced: read it here, bounded, so the cap holds and
     // the bytes can be checked.
-    let bytes = pull
-        .cx
-        .rt
-        .read(body, MAX_MANIFEST_BYTES as usize)
-        .await
-        .map_err(|_| RegistryError::from(ManifestError::TooLarge))?;
+    let bytes = pull.cx.rt.read(body, MAX_MANIFEST_BYTES as usize).await.map_err(|e| match e {
+        TransportError::TooLarge => RegistryError::from(ManifestError::TooLarge),
+        other => {
+            UpstreamError::Unreachable { upstream: pull.upstream().describe(), detail: format!("{other:?}") }.into()
+        }
+    })?;
     if let Some(d) = digest {
         let actual = manifest::verify(&bytes, Some(d), head.header("content-type"))?;
         set_header(&mut headers, "docker-content-digest", actual.to_string());

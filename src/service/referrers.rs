@@ -25,7 +25,7 @@ pub async fn referrers<R: Runtime>(pull: Pull<'_, '_, R>, digest: Digest) -> Res
     let up = upstream::Request::new("GET", pull.url(&tail)).header("accept", "application/vnd.oci.image.index.v1+json");
     let (head, body) = pull.send(up).await?;
     if let Some(e) = upstream::classify(Resource::Referrers, &head, &pull.upstream(), pull.name.as_str()) {
-        return Err(e);
+        return Err(e.into());
     }
     let headers = relay_headers(&head, &["content-type", "content-length", "oci-filters-applied"]);
     Ok(Reply::Relay { status: head.status, headers, body, fill_cache: None })

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorCode, RegistryError};
 use crate::reference::Tag;
-use crate::upstream::{self, Resource};
+use crate::upstream::{self, Resource, UpstreamError};
 
 use super::pull::Pull;
 use super::reply::{set_header, Reply};
@@ -58,19 +58,16 @@ pub async fn tags<R: Runtime>(pull: Pull<'_, '_, R>) -> Result<Reply<R::Body>, R
     let (head, body) =
         pull.send(upstream::Request::new("GET", pull.url(&tail)).header("accept", "application/json")).await?;
     if let Some(e) = upstream::classify(Resource::Tags, &head, &pull.upstream(), pull.name.as_str()) {
-        return Err(e);
+        return Err(e.into());
     }
-    let describe = pull.upstream().describe();
-    let bytes = pull.cx.rt.read(body, MAX_TAG_LIST_BYTES).await.map_err(|_| {
-        RegistryError::upstream(
-            502,
-            ErrorCode::Unavailable,
-            format!("the tag list from {describe} is too large or unreadable"),
-        )
-    })?;
-    let listed: UpstreamTags = serde_json::from_slice(&bytes).map_err(|_| {
-        RegistryError::upstream(502, ErrorCode::Unavailable, format!("the tag list from {describe} is not valid JSON"))
-    })?;
+    let malformed = |what| UpstreamError::Malformed { upstream: pull.upstream().describe(), what };
+    let bytes = pull
+        .cx
+        .rt
+        .read(body, MAX_TAG_LIST_BYTES)
+        .await
+        .map_err(|_| malformed("a tag list over 4 MiB, or unreadable"))?;
+    let listed: UpstreamTags = serde_json::from_slice(&bytes).map_err(|_| malformed("a tag list that is not JSON"))?;
     let name = pull.name.as_str();
     let (tags, link) = match head.header("link").and_then(|l| upstream::rewrite_tags_link(l, name)) {
         // The upstream paged: its page and its next link, under our name.

@@ -243,6 +243,10 @@ pub struct UpstreamAddArgs {
     /// ecr: GetAuthorizationToken endpoint when not https://api.ecr.<region>.amazonaws.com/ (FIPS, VPC).
     #[arg(long, value_name = "URL")]
     pub ecr_auth_endpoint: Option<String>,
+    /// Trust a token realm on HOST (repeatable): for registries whose realm is on another host,
+    /// such as a self-hosted GitLab. The endpoint's own host needs no flag.
+    #[arg(long = "realm-host", value_name = "HOST")]
+    pub realm_hosts: Vec<String>,
     /// Allow http, IP and loopback endpoints: local test registries, local backend only.
     #[arg(long)]
     pub insecure_dev: bool,

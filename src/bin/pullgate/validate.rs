@@ -1,7 +1,7 @@
 //! Input checks run before anything is written: each returns the normalised value, or a
 //! usage failure that says what was wrong and how to write it instead.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv4Addr;
 
 use pullgate::store::{DOCKER_HUB_API_HOST, DOCKER_HUB_NAMES};
 
@@ -183,14 +183,9 @@ pub fn endpoint(input: &str, insecure_dev: bool) -> Outcome<Endpoint> {
     Ok(Endpoint { url, host, port })
 }
 
-/// `localhost`, `*.localhost`, 127.0.0.0/8, ::1, and the unspecified addresses.
-pub fn is_loopback(host: &str) -> bool {
-    let host = host.trim_matches(['[', ']']).to_ascii_lowercase();
-    host == "localhost"
-        || host.ends_with(".localhost")
-        || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
-        || host.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
-}
+/// Loopback, as the edge decides it: `localhost`, `*.localhost`, 127.0.0.0/8, 0.0.0.0/8, `::1`,
+/// `::`, their IPv4-mapped forms and trailing-dot spellings (`pullgate::upstream::host_kind`).
+pub use pullgate::upstream::is_loopback;
 
 /// A repository allow-pattern or license entitlement, in `pattern` syntax.
 pub fn repo_pattern(input: &str) -> Outcome<String> {
@@ -454,6 +449,10 @@ mod tests {
             ("https://localhost", "loopback"),
             ("https://127.0.0.1:5000", "loopback"),
             ("https://foo.localhost", "loopback"),
+            ("https://localhost.", "loopback"),
+            ("https://foo.localhost.", "loopback"),
+            ("https://[::ffff:127.0.0.1]", "loopback"),
+            ("https://0x7f.1", "loopback"),
             ("https://registry", "fully qualified"),
             ("https://ghcr.io/v2/", "path"),
             ("https://ghcr.io?x=1", "path"),

@@ -138,7 +138,9 @@ fn unsafe_redirects_are_refused() {
         let loc = location.to_string();
         let mem = Mem::new().route(UPSTREAM, move |_| (307, vec![("location", loc.clone())], vec![]));
         let h = oneshot(&mem, get(&blob_path()).auth(lic()));
-        assert_eq!(oci(&h).0, 502, "{location}");
+        let (status, code, message, reason) = oci(&h);
+        assert_eq!((status, code.as_str(), reason.as_str()), (403, "DENIED", "upstream_failed"), "{location}");
+        assert!(message.contains("contact the vendor"), "{message}");
     }
 }
 

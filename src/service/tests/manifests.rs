@@ -110,7 +110,7 @@ fn oversized_manifests_are_refused() {
 #[test]
 fn upstream_answers_map_to_client_errors() {
     for (status, want_status, want_code) in
-        [(404, 404, "MANIFEST_UNKNOWN"), (302, 502, "UNAVAILABLE"), (500, 502, "UNAVAILABLE")]
+        [(404, 404, "MANIFEST_UNKNOWN"), (302, 403, "DENIED"), (401, 403, "DENIED"), (500, 502, "UNAVAILABLE")]
     {
         let mem =
             Mem::new().route(UPSTREAM, move |_| (status, vec![("location", "https://elsewhere.test/".into())], vec![]));

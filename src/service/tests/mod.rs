@@ -204,6 +204,7 @@ pub fn upstream_record(endpoint: &str, alias: &str) -> UpstreamRecord {
         credential: CredentialRecord::default(),
         insecure: false,
         auth_endpoint: None,
+        realm_hosts: vec![],
     }
 }
 

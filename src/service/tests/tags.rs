@@ -52,7 +52,9 @@ fn bad_paging_parameters_are_400() {
 #[test]
 fn a_tag_list_that_is_not_json_is_the_upstreams_failure() {
     let mem = Mem::new().route(UPSTREAM, |_| (200, vec![], b"<html>".to_vec()));
-    assert_eq!(oci(&oneshot(&mem, get("/v2/proxy/demo/local/demo/hello/tags/list").auth(lic()))).0, 502);
+    let (status, _, message, _) = oci(&oneshot(&mem, get("/v2/proxy/demo/local/demo/hello/tags/list").auth(lic())));
+    assert_eq!(status, 403);
+    assert!(message.contains("answered a tag list that is not JSON"), "{message}");
 }
 
 const SUBJECT: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";

@@ -111,6 +111,7 @@ fn sealed_store() -> Ctx {
         credential: CredentialRecord { kind: store::CredentialKind::Basic, identity: Some("vendor".into()), sealed },
         insecure: false,
         auth_endpoint: None,
+        realm_hosts: vec![],
     };
     let app = AppRecord {
         v: 1,

@@ -36,6 +36,8 @@ pub struct UpstreamView {
     insecure: bool,
     /// ECR: a non-default GetAuthorizationToken endpoint.
     ecr_auth_endpoint: Option<String>,
+    /// Other hosts whose token realm is trusted with the credential (`--realm-host`).
+    realm_hosts: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -64,6 +66,7 @@ impl UpstreamView {
             },
             insecure: u.insecure,
             ecr_auth_endpoint: u.auth_endpoint.clone(),
+            realm_hosts: u.realm_hosts.clone(),
         }
     }
 }
@@ -88,6 +91,9 @@ fn upstream_row(app: &AppRecord, u: &UpstreamRecord) -> Vec<String> {
     let mut endpoint = u.endpoint.clone();
     if u.insecure {
         endpoint.push_str(" (insecure-dev)");
+    }
+    if !u.realm_hosts.is_empty() {
+        endpoint.push_str(&format!(" (realm hosts: {})", u.realm_hosts.join(", ")));
     }
     vec![
         app.slug.clone(),
@@ -116,6 +122,19 @@ fn reject_flags(kind: &str, present: &[(bool, &str)]) -> Outcome<()> {
     } else {
         Err(Failure::usage(format!("--credential {kind} does not take {}", extra.join(", "))))
     }
+}
+
+/// A `--realm-host`: a DNS name (a loopback name or address with --insecure-dev), lowercase,
+/// without a trailing dot.
+fn realm_host(input: &str, insecure_dev: bool) -> Outcome<String> {
+    let host = input.trim().trim_end_matches('.').to_ascii_lowercase();
+    if insecure_dev && validate::is_loopback(&host) {
+        return Ok(host);
+    }
+    validate::hostname(&host).map_err(|_| {
+        Failure::usage(format!("--realm-host {input:?} must be a bare DNS name, e.g. gitlab.example.com"))
+            .hint("give the host of the token realm the registry names in its WWW-Authenticate challenge")
+    })
 }
 
 /// An ECR GetAuthorizationToken endpoint: https on an AWS host (loopback http with --insecure-dev).
@@ -286,6 +305,13 @@ fn add(ctx: &Ctx, args: &UpstreamAddArgs) -> Outcome<()> {
     let (kind, identity, secret) = credential_input(args, &endpoint)?;
     let auth_endpoint =
         args.ecr_auth_endpoint.as_deref().map(|e| ecr_auth_endpoint(e, args.insecure_dev)).transpose()?;
+    let mut realm_hosts = Vec::new();
+    for input in &args.realm_hosts {
+        let host = realm_host(input, args.insecure_dev)?;
+        if host != endpoint.host && !realm_hosts.contains(&host) {
+            realm_hosts.push(host);
+        }
+    }
     let root = match secret {
         Some(_) => Some(secrets::require_root()?),
         None => None,
@@ -345,6 +371,7 @@ fn add(ctx: &Ctx, args: &UpstreamAddArgs) -> Outcome<()> {
         credential: CredentialRecord { kind, identity, sealed },
         insecure: args.insecure_dev,
         auth_endpoint,
+        realm_hosts,
     };
     match replaced {
         Some(i) => app.upstreams[i] = record.clone(),
@@ -422,6 +449,11 @@ fn show(ctx: &Ctx, app: &str, name: &str) -> Outcome<()> {
             upstream.credential.identity.as_deref().unwrap_or("-"),
             if upstream.repos.is_empty() { "any".to_string() } else { upstream.repos.join(", ") },
         ) + &upstream.auth_endpoint.as_ref().map(|e| format!("\necr auth:    {e}")).unwrap_or_default()
+            + &if upstream.realm_hosts.is_empty() {
+                String::new()
+            } else {
+                format!("\nrealm hosts: {}", upstream.realm_hosts.join(", "))
+            }
     })
 }
 

@@ -293,7 +293,7 @@ fn check(
         let (head, body) = block_on(upstream::send(&transport, &cache, &up, req, &scope))
             .map_err(|e| (driver_exit(&e), driver_message(&e)))?;
         if let Some(e) = upstream::classify(Resource::Manifest, &head, &up, reference) {
-            let mut message = e.message;
+            let mut message = e.to_string();
             if head.status == 404 {
                 let accepted = if secret.is_some() { "the credential was accepted" } else { "the upstream answered" };
                 message.push_str(&format!(
@@ -364,7 +364,7 @@ fn check(
         url = target;
     }
     if let Some(e) = upstream::classify(Resource::Blob, &head, &up, &config) {
-        return Err((status_exit(head.status), e.message));
+        return Err((status_exit(head.status), e.to_string()));
     }
     let via_text = if via.is_empty() { String::new() } else { format!(" via {}", via.join(" → ")) };
     report.add(

@@ -27,6 +27,7 @@ fn args(endpoint: &str) -> UpstreamAddArgs {
         access_key_id: None,
         region: None,
         ecr_auth_endpoint: None,
+        realm_hosts: vec![],
         insecure_dev: false,
         replace: false,
     }
@@ -367,4 +368,36 @@ fn ecr_auth_endpoints_are_aws_hosts_or_local_stand_ins() {
     let app = stored_app(&ctx);
     assert_eq!(app.upstreams[0].auth_endpoint.as_deref(), Some("https://ecr-fips.us-east-1.amazonaws.com/"));
     assert_eq!(app.upstreams[1].auth_endpoint.as_deref(), Some("http://127.0.0.1:5001/"));
+}
+
+#[test]
+fn realm_hosts_are_normalised_stored_and_shown() {
+    let ctx = app_ctx();
+    let mut a = args("https://registry.example.com");
+    a.realm_hosts = vec!["GitLab.Example.com.".into(), "gitlab.example.com".into(), "registry.example.com".into()];
+    add(&ctx, &a).unwrap();
+    let app = stored_app(&ctx);
+    assert_eq!(app.upstreams[0].realm_hosts, ["gitlab.example.com"]);
+    let view = serde_json::to_value(UpstreamView::new("acme", &app.upstreams[0], None)).unwrap();
+    assert_eq!(view["realm_hosts"], serde_json::json!(["gitlab.example.com"]));
+    assert!(upstream_table(&app).contains("realm hosts: gitlab.example.com"), "{}", upstream_table(&app));
+}
+
+#[test]
+fn realm_hosts_must_be_dns_names_outside_local_development() {
+    for (host, insecure_dev, ok) in [
+        ("https://gitlab.example.com/jwt/auth", false, false),
+        ("10.0.0.1", false, false),
+        ("localhost", false, false),
+        ("gitlab", false, false),
+        ("localhost", true, true),
+        ("127.0.0.1", true, true),
+    ] {
+        let ctx = app_ctx();
+        let mut a = args(if insecure_dev { "http://127.0.0.1:5000" } else { "https://registry.example.com" });
+        a.alias = Some("local".into());
+        a.insecure_dev = insecure_dev;
+        a.realm_hosts = vec![host.into()];
+        assert_eq!(add(&ctx, &a).is_ok(), ok, "{host} insecure_dev={insecure_dev}");
+    }
 }
