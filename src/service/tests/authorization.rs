@@ -21,7 +21,7 @@ fn anonymous_pulls_get_a_challenge_for_the_repository() {
             r#"Bearer realm="https://pullgate.test/v2/token",service="pullgate.test",scope="repository:proxy/demo/local/demo/hello:pull""#
         )
     );
-    assert!(mem.sent.borrow().is_empty(), "nothing is asked upstream before authentication");
+    assert!(mem.upstream.sent().is_empty(), "nothing is asked upstream before authentication");
 }
 
 #[test]
@@ -143,7 +143,7 @@ fn malformed_paths_are_refused_before_anything_else() {
         let (status, code, _, _) = oci(&h);
         assert_eq!((status, code.as_str()), (want_status, want_code), "{method} {path}");
     }
-    assert!(mem.sent.borrow().is_empty());
+    assert!(mem.upstream.sent().is_empty());
 }
 
 #[test]

@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::keys::RootSecret;
-use crate::store::Secret;
+use crate::store::{CredentialRecord, Secret};
+use crate::upstream::Request;
 
 const DIGEST: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const CDN: &str = "https://cdn.registry.test/blob?sig=abc";
@@ -16,18 +17,23 @@ fn lic() -> String {
     basic(&license("lic_1", "demo", "Globex", &[]))
 }
 
-/// An upstream that answers blob GETs with a redirect to its CDN, which serves 5 bytes.
-fn with_cdn(mode: BlobMode) -> Mem {
-    let mem = Mem::new().route(UPSTREAM, |_| (307, vec![("location", CDN.to_string())], vec![])).route(
-        "https://cdn.registry.test/",
-        |_| {
-            (
-                200,
-                vec![("content-length", "5".into()), ("content-type", "application/octet-stream".into())],
-                b"bytes".to_vec(),
-            )
-        },
-    );
+/// The upstream redirects blob GETs to its CDN.
+fn redirect_to_cdn(_: &Request) -> Answer {
+    (307, vec![("location", CDN.to_string())], vec![])
+}
+
+/// The CDN serves the 5 bytes of the blob.
+fn serve_bytes(_: &Request) -> Answer {
+    (200, vec![("content-length", "5".into()), ("content-type", "application/octet-stream".into())], b"bytes".to_vec())
+}
+
+/// The demo app in `mode`, its upstream and the upstream's CDN.
+fn with_cdn(
+    mode: BlobMode,
+    upstream: impl Fn(&Request) -> Answer + 'static,
+    cdn: impl Fn(&Request) -> Answer + 'static,
+) -> Mem {
+    let mem = Mem::new().route(UPSTREAM, upstream).route("https://cdn.registry.test/", cdn);
     mem.put(&store::app_key("demo"), &app("demo", mode));
     mem
 }
@@ -48,7 +54,7 @@ fn with_credential(mem: &Mem, mode: BlobMode) {
 
 #[test]
 fn redirect_mode_hands_the_client_the_signed_url() {
-    let mem = with_cdn(BlobMode::Redirect);
+    let mem = with_cdn(BlobMode::Redirect, redirect_to_cdn, serve_bytes);
     let h = oneshot(&mem, get(&blob_path()).auth(lic()));
     assert_eq!(h.reply.status(), 307);
     assert_eq!(h.reply.header("location"), Some(CDN));
@@ -60,13 +66,13 @@ fn redirect_mode_hands_the_client_the_signed_url() {
 
 #[test]
 fn stream_mode_follows_the_redirect_without_credentials_and_fills_the_cache() {
-    let mem = with_cdn(BlobMode::Stream);
-    with_credential(&mem, BlobMode::Stream);
     // The upstream challenges, then redirects once it sees the credential.
-    let mem = mem.route(UPSTREAM, |req| match req.headers.iter().any(|(n, _)| n == "authorization") {
-        true => (307, vec![("location", CDN.to_string())], vec![]),
+    let upstream = |req: &Request| match req.headers.iter().any(|(n, _)| n == "authorization") {
+        true => redirect_to_cdn(req),
         false => (401, vec![("www-authenticate", "Basic realm=\"registry\"".into())], vec![]),
-    });
+    };
+    let mem = with_cdn(BlobMode::Stream, upstream, serve_bytes);
+    with_credential(&mem, BlobMode::Stream);
     let h = oneshot(&mem, get(&blob_path()).auth(lic()));
     assert_eq!(h.reply.status(), 200, "{}", body_text(&h));
     assert_eq!(body(&h), b"bytes");
@@ -90,7 +96,7 @@ fn stream_mode_follows_the_redirect_without_credentials_and_fills_the_cache() {
 
 #[test]
 fn the_cache_is_consulted_only_after_authorization() {
-    let mem = with_cdn(BlobMode::Stream);
+    let mem = with_cdn(BlobMode::Stream, redirect_to_cdn, serve_bytes);
     let key = format!("https://pullgate.test/.pullgate-blob-cache/demo/registry.test/demo/hello/{DIGEST}");
     mem.cache.borrow_mut().insert(key, (200, vec![("content-length", "6".into())], b"cached".to_vec()));
     mem.vars.borrow_mut().insert("DEBUG_HEADERS", "true".into());
@@ -99,7 +105,7 @@ fn the_cache_is_consulted_only_after_authorization() {
     let h = oneshot(&mem, get(&blob_path()).auth(lic()));
     assert_eq!(body(&h), b"cached");
     assert_eq!(h.reply.header("pullgate-cache"), Some("hit"));
-    assert!(mem.sent.borrow().is_empty(), "a hit asks no upstream");
+    assert!(mem.upstream.sent().is_empty(), "a hit asks no upstream");
     // A license without this image gets no cached bytes either.
     let narrow = basic(&license("lic_2", "demo", "Initech", &["demo/other"]));
     assert_eq!(oneshot(&mem, get(&blob_path()).auth(narrow)).reply.status(), 403);
@@ -107,7 +113,7 @@ fn the_cache_is_consulted_only_after_authorization() {
 
 #[test]
 fn ranges_are_passed_on_and_never_cached() {
-    let mem = with_cdn(BlobMode::Stream).route("https://cdn.registry.test/", |req| {
+    let mem = with_cdn(BlobMode::Stream, redirect_to_cdn, |req| {
         let range = req.headers.iter().find(|(n, _)| n == "range").map(|(_, v)| v.clone());
         assert_eq!(range.as_deref(), Some("bytes=1-2"));
         (206, vec![("content-range", "bytes 1-2/5".into()), ("content-length", "2".into())], b"yt".to_vec())

@@ -27,7 +27,7 @@ fn a_warm_isolate_pulls_with_no_kv_read() {
     assert_eq!(h.reply.status(), 200);
     assert_eq!(kv_reads(&h), 0);
     // Past CONFIG_CACHE_SECONDS the records are read again.
-    mem.now.set(NOW + 31);
+    mem.set_now(NOW + 31);
     assert!(kv_reads(&send(&mem, &isolate, req())) > 0);
 }
 
@@ -40,7 +40,7 @@ fn a_revocation_takes_effect_within_the_cache_time() {
     assert_eq!(pull().reply.status(), 200);
     mem.revoke("lic_1", NOW);
     assert_eq!(pull().reply.status(), 200, "still cached");
-    mem.now.set(NOW + 30);
+    mem.set_now(NOW + 30);
     let (status, _, message, reason) = oci(&pull());
     assert_eq!((status, reason.as_str()), (401, "license_revoked"));
     assert!(message.contains("was revoked on 2027-01-15"), "{message}");

@@ -11,15 +11,13 @@ mod tags;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use serde_json::Value;
 
 use crate::keys::{KeyRecord, KeyState, KeysetRecord, RootSecret, SigningKey, ROOT_SECRET_NAME};
 use crate::license;
-use crate::store::{self, AppRecord, BlobMode, CredentialRecord, DomainRecord, RevocationRecord, UpstreamRecord};
+use crate::store::{self, AppRecord, BlobMode, DomainRecord, RevocationRecord, UpstreamRecord};
+use crate::test_support::{block_on, Reply, Scripted};
 use crate::throttle::{Limit, Limiter};
 use crate::upstream::{Head, Request, Transport, TransportError};
 
@@ -33,20 +31,8 @@ pub const DEFAULT_HOST: &str = "pullgate.test";
 pub const DEMO_DOMAIN: &str = "images.demo.test";
 pub const UPSTREAM: &str = "https://registry.test";
 
-/// Runs a future whose I/O is all in memory to completion.
-pub fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
-
 /// An upstream answer: status, headers, body.
 pub type Answer = (u16, Vec<(&'static str, String)>, Vec<u8>);
-type Handler = Box<dyn Fn(&Request) -> Answer>;
 
 /// The runtime in memory.
 pub struct Mem {
@@ -60,9 +46,8 @@ pub struct Mem {
     pub sign_in_limit: u32,
     pub token_limit: u32,
     pub cache: RefCell<HashMap<String, Answer>>,
-    routes: Vec<(String, Handler)>,
-    pub sent: RefCell<Vec<Request>>,
-    pub now: Cell<i64>,
+    /// The vendor's registry (and its CDN); its clock is the request's clock.
+    pub upstream: Scripted,
 }
 
 impl Mem {
@@ -81,10 +66,9 @@ impl Mem {
             sign_in_limit: 3,
             token_limit: 5,
             cache: RefCell::default(),
-            routes: vec![],
-            sent: RefCell::default(),
-            now: Cell::new(NOW),
+            upstream: Scripted::new(),
         };
+        mem.upstream.set_now(NOW);
         let nonce = [1u8; 24];
         let keyset = KeysetRecord {
             keys: vec![KeyRecord {
@@ -104,9 +88,12 @@ impl Mem {
         mem
     }
 
-    /// Answers upstream requests whose URL starts with `prefix`.
+    /// Answers upstream requests whose URL starts with `prefix` (the first matching route wins).
     pub fn route(mut self, prefix: &str, h: impl Fn(&Request) -> Answer + 'static) -> Self {
-        self.routes.push((prefix.to_string(), Box::new(h)));
+        self.upstream = self.upstream.route(prefix, move |r| {
+            let (status, headers, body) = h(r);
+            Reply { status, headers: headers.into_iter().map(|(n, v)| (n.to_string(), v)).collect(), body }
+        });
         self
     }
 
@@ -122,7 +109,12 @@ impl Mem {
     }
 
     pub fn sent_to(&self, prefix: &str) -> Vec<Request> {
-        self.sent.borrow().iter().filter(|r| r.url.starts_with(prefix)).cloned().collect()
+        self.upstream.sent_to(prefix)
+    }
+
+    /// Moves the clock.
+    pub fn set_now(&self, now: i64) {
+        self.upstream.set_now(now);
     }
 }
 
@@ -130,23 +122,15 @@ impl Transport for Mem {
     type Body = Vec<u8>;
 
     async fn send(&self, req: Request) -> Result<(Head, Vec<u8>), TransportError> {
-        self.sent.borrow_mut().push(req.clone());
-        let Some((_, h)) = self.routes.iter().rev().find(|(p, _)| req.url.starts_with(p.as_str())) else {
-            return Err(TransportError::Connect(format!("no route for {}", req.url)));
-        };
-        let (status, headers, body) = h(&req);
-        Ok((Head { status, headers: headers.into_iter().map(|(n, v)| (n.to_string(), v)).collect() }, body))
+        self.upstream.send(req).await
     }
 
     async fn read(&self, body: Vec<u8>, limit: usize) -> Result<Vec<u8>, TransportError> {
-        if body.len() > limit {
-            return Err(TransportError::TooLarge);
-        }
-        Ok(body)
+        self.upstream.read(body, limit).await
     }
 
     fn now(&self) -> i64 {
-        self.now.get()
+        self.upstream.now()
     }
 }
 
@@ -197,15 +181,7 @@ pub fn signing_key() -> SigningKey {
 }
 
 pub fn upstream_record(endpoint: &str, alias: &str) -> UpstreamRecord {
-    UpstreamRecord {
-        endpoint: endpoint.into(),
-        alias: Some(alias.into()),
-        repos: vec![],
-        credential: CredentialRecord::default(),
-        insecure: false,
-        auth_endpoint: None,
-        realm_hosts: vec![],
-    }
+    UpstreamRecord { alias: Some(alias.into()), ..crate::test_support::upstream_record(endpoint, Default::default()) }
 }
 
 pub fn app(slug: &str, blob_mode: BlobMode) -> AppRecord {

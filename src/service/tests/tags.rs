@@ -46,7 +46,7 @@ fn bad_paging_parameters_are_400() {
         let (status, code, _, _) = oci(&h);
         assert_eq!((status, code.as_str()), (400, want_code), "{query}");
     }
-    assert!(mem.sent.borrow().is_empty());
+    assert!(mem.upstream.sent().is_empty());
 }
 
 #[test]
