@@ -1,6 +1,8 @@
 //! Request routing: (method, raw path) → what the client asked for, with every name, tag and
 //! digest validated on the decoded path before anything else happens.
 
+use percent_encoding::percent_decode_str;
+
 use crate::error::{ErrorCode, RegistryError};
 use crate::reference::{Digest, Name, Reference};
 
@@ -61,9 +63,8 @@ fn unsupported() -> RegistryError {
 /// Routes a request. `raw_path` is the path as received (percent-encoded, no query).
 pub fn parse(method: Method, raw_path: &str) -> Result<Route, RegistryError> {
     let path = decode_path(raw_path)?;
-    let Some(rest) = path.strip_prefix("/v2") else { return Err(not_found()) };
     let reads = matches!(method, Method::Get | Method::Head);
-    if rest.is_empty() || rest == "/" {
+    if path == "/v2" || path == "/v2/" {
         return if reads { Ok(Route::VersionCheck) } else { Err(method_error(method)) };
     }
     if path == TOKEN_PATH {
@@ -72,7 +73,8 @@ pub fn parse(method: Method, raw_path: &str) -> Result<Route, RegistryError> {
             _ => Err(method_error(method)),
         };
     }
-    let rest = &rest[1..];
+    // `/v2` must end at a segment boundary: `/v2Xname/...` and `/v2\u{e9}` are not the API.
+    let Some(rest) = path.strip_prefix("/v2/") else { return Err(not_found()) };
     // Writes are refused whatever they target, before any name is looked at.
     if !reads {
         return Err(method_error(method));
@@ -104,31 +106,25 @@ fn method_error(method: Method) -> RegistryError {
     }
 }
 
-/// Percent-decodes a path. An encoded `/` is refused: it would let a client smuggle a path
-/// separator past name validation.
+/// Percent-decodes a path. An encoded `/` or `\` is refused: it would let a client smuggle a
+/// path separator past name validation; so are encoded control characters, malformed escapes
+/// and a decoded path that is not UTF-8.
 fn decode_path(raw: &str) -> Result<String, RegistryError> {
-    if !raw.contains('%') {
-        return Ok(raw.to_string());
-    }
     let invalid = |m: &str| RegistryError::new(400, ErrorCode::NameInvalid, m.to_string());
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = raw.get(i + 1..i + 3).ok_or_else(|| invalid("malformed percent-encoding in path"))?;
-            let b = u8::from_str_radix(hex, 16).map_err(|_| invalid("malformed percent-encoding in path"))?;
-            if b == b'/' || b == b'\\' || b < 0x20 {
-                return Err(invalid("encoded separators are not allowed in repository names"));
-            }
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
+    // Every `%` must start an escape of two hex digits: `percent-encoding` would keep a
+    // malformed one literally, and a literal `%` is not part of any valid name anyway.
+    for escape in raw.split('%').skip(1) {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        let byte = match escape.as_bytes() {
+            [high, low, ..] => hex(*high).zip(hex(*low)).and_then(|(h, l)| u8::try_from(h << 4 | l).ok()),
+            _ => None,
+        }
+        .ok_or_else(|| invalid("malformed percent-encoding in path"))?;
+        if byte == b'/' || byte == b'\\' || byte < 0x20 {
+            return Err(invalid("encoded separators are not allowed in repository names"));
         }
     }
-    String::from_utf8(out).map_err(|_| invalid("path is not valid UTF-8"))
+    percent_decode_str(raw).decode_utf8().map(|path| path.into_owned()).map_err(|_| invalid("path is not valid UTF-8"))
 }
 
 #[cfg(test)]
@@ -209,5 +205,51 @@ mod tests {
             let e = parse(method, path).unwrap_err();
             assert_eq!((e.status, e.code), (status, code), "{method:?} {path}: {}", e.message);
         }
+    }
+
+    /// Issue 8: a multi-byte character right after `/v2` used to slice inside the character
+    /// (a trap in the Worker), and any other character after `/v2` was taken as the `/`.
+    #[test]
+    fn takes_v2_only_as_a_whole_segment() {
+        for (method, path, status, code) in [
+            (Method::Get, "/v2%C3%A9", 404, ErrorCode::NameUnknown),
+            (Method::Get, "/v2%C3%A9/", 404, ErrorCode::NameUnknown),
+            (Method::Get, "/v2\u{e9}", 404, ErrorCode::NameUnknown),
+            (Method::Head, "/v2\u{1f600}/local/x/manifests/1.0", 404, ErrorCode::NameUnknown),
+            (Method::Get, "/v2%E2%82%AClocal/x/manifests/1.0", 404, ErrorCode::NameUnknown),
+            (Method::Get, "/v2Xproxy/a/local/x/manifests/1.0", 404, ErrorCode::NameUnknown),
+            (Method::Get, "/v2Xlocal/x/tags/list", 404, ErrorCode::NameUnknown),
+            (Method::Get, "/v2X", 404, ErrorCode::NameUnknown),
+            (Method::Get, "/v2token", 404, ErrorCode::NameUnknown),
+            (Method::Get, "/v22/", 404, ErrorCode::NameUnknown),
+            (Method::Post, "/v2Xtoken", 404, ErrorCode::NameUnknown),
+            (Method::Write, "/v2Xlocal/x/manifests/1.0", 404, ErrorCode::NameUnknown),
+        ] {
+            let e = parse(method, path).unwrap_err();
+            assert_eq!((e.status, e.code), (status, code), "{method:?} {path}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn decodes_paths_and_refuses_bad_encodings() {
+        let tag = |t: &str| Route::Manifest { name: "local/x".parse().unwrap(), reference: t.parse().unwrap() };
+        for (path, want) in [
+            ("/v2/local/x/manifests/v%31", Ok(tag("v1"))),
+            ("/v2/local/x/manifests/v%2e1", Ok(tag("v.1"))),
+            ("/v2%2F", Err("encoded separators are not allowed in repository names")),
+            ("/v2/local%5cx/manifests/1", Err("encoded separators are not allowed in repository names")),
+            ("/v2/local/x/manifests/1%00", Err("encoded separators are not allowed in repository names")),
+            ("/v2/local/x/manifests/%", Err("malformed percent-encoding in path")),
+            ("/v2/local/x/manifests/%4", Err("malformed percent-encoding in path")),
+            ("/v2/local/x/manifests/%+f", Err("malformed percent-encoding in path")),
+            ("/v2/local/x/manifests/%\u{e9}", Err("malformed percent-encoding in path")),
+            ("/v2%ff", Err("path is not valid UTF-8")),
+            ("/v2/local/x/manifests/%C3", Err("path is not valid UTF-8")),
+        ] {
+            let got = parse(Method::Get, path).map_err(|e| e.message);
+            assert_eq!(got, want.map_err(str::to_string), "{path}");
+        }
+        let e = parse(Method::Get, "/v2/local/caf%C3%A9/manifests/1").unwrap_err();
+        assert_eq!((e.status, e.code), (400, ErrorCode::NameInvalid), "{}", e.message);
     }
 }

@@ -71,8 +71,7 @@ pub fn parse_date(s: &str) -> Option<i64> {
 /// Whole seconds of an RFC 3339 UTC timestamp, ignoring a fractional part
 /// (`2026-11-23T04:10:00.123456Z`); `None` for other offsets.
 pub fn parse_rfc3339_seconds(s: &str) -> Option<i64> {
-    let whole = s.get(..19)?;
-    let rest = &s[19..];
+    let (whole, rest) = s.split_at_checked(19)?;
     let rest = rest.strip_prefix('.').map(|r| r.trim_start_matches(|c: char| c.is_ascii_digit())).unwrap_or(rest);
     if rest != "Z" && rest != "+00:00" {
         return None;
@@ -96,20 +95,75 @@ fn days_in_month(year: i64, month: u32) -> u32 {
     }
 }
 
-/// Parses a duration such as `90d`, `12h`, `30m`, `45s` or `2w` into seconds.
+/// Why a duration was refused. `Display` is the message a CLI user sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DurationError {
+    /// Not `<digits><unit>`, e.g. empty, signed, spaced or missing the number.
+    Malformed,
+    /// The number is zero.
+    Zero,
+    /// A bare `m`, which reads as minutes to some and months to others.
+    AmbiguousMinutesOrMonths,
+    /// A unit other than `s`, `min`, `h`, `d`, `w` or `y` (escaped for display).
+    UnknownUnit(String),
+    /// More seconds than fit in an `i64`.
+    TooLarge,
+}
+
+impl std::fmt::Display for DurationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Malformed => f.write_str("a duration is a whole number and a unit: 45s, 30min, 12h, 90d, 2w or 1y"),
+            Self::Zero => f.write_str("a duration must be longer than zero"),
+            Self::AmbiguousMinutesOrMonths => {
+                f.write_str("unit \"m\" is ambiguous (minutes or months?): use \"min\" for minutes or \"d\" for days")
+            }
+            Self::UnknownUnit(unit) => write!(f, "unknown duration unit \"{unit}\": use s, min, h, d, w or y"),
+            Self::TooLarge => f.write_str("duration is too large"),
+        }
+    }
+}
+
+impl std::error::Error for DurationError {}
+
+/// Parses a duration such as `90d`, `12h`, `30min`, `45s`, `2w` or `1y` into seconds; see
+/// [`try_parse_duration`] for why one is refused.
 pub fn parse_duration(s: &str) -> Option<i64> {
-    let unit = s.chars().last()?;
-    let n: i64 = s[..s.len() - unit.len_utf8()].parse().ok().filter(|n| *n > 0)?;
-    let mult = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86_400,
-        'w' => 7 * 86_400,
-        'y' => 365 * 86_400,
-        _ => return None,
+    try_parse_duration(s).ok()
+}
+
+/// Parses `<digits><unit>` with unit `s`, `min`, `h`, `d`, `w` or `y` (a year is 365 days)
+/// into seconds. A bare `m` is refused as ambiguous, and a number whose seconds overflow
+/// is refused rather than wrapped.
+///
+/// ```
+/// use pullgate::time::{try_parse_duration, DurationError};
+/// assert_eq!(try_parse_duration("30min"), Ok(1800));
+/// assert_eq!(try_parse_duration("30m"), Err(DurationError::AmbiguousMinutesOrMonths));
+/// ```
+pub fn try_parse_duration(s: &str) -> Result<i64, DurationError> {
+    let unit_at = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(unit_at);
+    if digits.is_empty() {
+        return Err(DurationError::Malformed);
+    }
+    let seconds_per_unit = match unit {
+        "s" => 1,
+        "min" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        "y" => 365 * 86_400,
+        "m" => return Err(DurationError::AmbiguousMinutesOrMonths),
+        "" => return Err(DurationError::Malformed),
+        other => return Err(DurationError::UnknownUnit(crate::reference::echo(other))),
     };
-    n.checked_mul(mult)
+    // Only ASCII digits are left, so the one way `parse` fails is overflow.
+    let n: i64 = digits.parse().map_err(|_| DurationError::TooLarge)?;
+    if n == 0 {
+        return Err(DurationError::Zero);
+    }
+    n.checked_mul(seconds_per_unit).ok_or(DurationError::TooLarge)
 }
 
 #[cfg(test)]
@@ -181,21 +235,74 @@ mod tests {
     }
 
     #[test]
-    fn parses_durations() {
+    fn parses_good_durations() {
         for (s, want) in [
-            ("45s", Some(45)),
-            ("30m", Some(1800)),
-            ("12h", Some(43_200)),
-            ("90d", Some(7_776_000)),
-            ("2w", Some(1_209_600)),
-            ("1y", Some(31_536_000)),
-            ("0d", None),
-            ("-1d", None),
-            ("d", None),
-            ("10x", None),
-            ("", None),
+            ("45s", 45),
+            ("30min", 1800),
+            ("12h", 43_200),
+            ("90d", 7_776_000),
+            ("2w", 1_209_600),
+            ("1y", 31_536_000),
+            ("007d", 604_800),
+            ("9223372036854775807s", i64::MAX),
+            ("106751991167300d", 106_751_991_167_300 * 86_400),
         ] {
-            assert_eq!(parse_duration(s), want, "{s}");
+            assert_eq!(try_parse_duration(s), Ok(want), "{s}");
+            assert_eq!(parse_duration(s), Some(want), "{s}");
+        }
+    }
+
+    #[test]
+    fn refuses_bad_durations() {
+        let unknown = |u: &str| DurationError::UnknownUnit(u.to_string());
+        for (s, want) in [
+            ("", DurationError::Malformed),
+            ("d", DurationError::Malformed),
+            ("min", DurationError::Malformed),
+            ("90", DurationError::Malformed),
+            ("-1d", DurationError::Malformed),
+            ("+1d", DurationError::Malformed),
+            (" 1d", DurationError::Malformed),
+            ("0d", DurationError::Zero),
+            ("000s", DurationError::Zero),
+            ("30m", DurationError::AmbiguousMinutesOrMonths),
+            ("1M", unknown("M")),
+            ("10x", unknown("x")),
+            ("1 d", unknown(" d")),
+            ("1.5h", unknown(".5h")),
+            ("1mins", unknown("mins")),
+            ("1dd", unknown("dd")),
+            ("1\u{e9}", unknown("\\u{e9}")),
+            ("9223372036854775808s", DurationError::TooLarge),
+            ("99999999999999999999999d", DurationError::TooLarge),
+            ("106751991167301d", DurationError::TooLarge),
+            ("9223372036854775807min", DurationError::TooLarge),
+        ] {
+            assert_eq!(try_parse_duration(s), Err(want), "{s}");
+            assert_eq!(parse_duration(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn duration_errors_explain_the_fix() {
+        assert_eq!(
+            DurationError::AmbiguousMinutesOrMonths.to_string(),
+            r#"unit "m" is ambiguous (minutes or months?): use "min" for minutes or "d" for days"#
+        );
+        assert_eq!(
+            unknown_unit_message("1fortnight"),
+            r#"unknown duration unit "fortnight": use s, min, h, d, w or y"#
+        );
+    }
+
+    fn unknown_unit_message(s: &str) -> String {
+        try_parse_duration(s).err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn refuses_rfc3339_cut_inside_a_character() {
+        for s in ["2026-11-23T02:13:2\u{e9}Z", "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}"] {
+            assert_eq!(parse_rfc3339_seconds(s), None, "{s}");
         }
     }
 }

@@ -90,10 +90,12 @@ pub fn verify(token: &str, keys: &SigningKeys, now: i64) -> Result<Claims, Beare
     let kid = envelope::key_id(PREFIX, token)?;
     let key = keys.verifier(kid).ok_or(BearerError::UnknownKey)?;
     let claims: Claims = envelope::open(PREFIX, token, key.bearer_key())?;
-    if now >= claims.exp + LEEWAY_SECONDS {
+    // Saturating: the claims come from our own signature, but a window at the ends of `i64`
+    // must still mean "never expires" / "not before the dawn of time", not overflow.
+    if now >= claims.exp.saturating_add(LEEWAY_SECONDS) {
         return Err(BearerError::Expired);
     }
-    if now < claims.nbf - LEEWAY_SECONDS {
+    if now < claims.nbf.saturating_sub(LEEWAY_SECONDS) {
         return Err(BearerError::NotYetValid);
     }
     Ok(claims)
@@ -139,6 +141,23 @@ mod tests {
         }
         assert_eq!(verify(&token, &keys(), now + 360), Err(BearerError::Expired));
         assert_eq!(verify(&token, &keys(), now - 61), Err(BearerError::NotYetValid));
+    }
+
+    #[test]
+    fn windows_at_the_ends_of_time_do_not_overflow() {
+        let signer = keys();
+        let with = |nbf: i64, exp: i64| issue(&Claims { nbf, exp, ..claims(0) }, signer.signer().unwrap());
+        for (nbf, exp, now, want) in [
+            (i64::MIN, i64::MAX, 0, Ok(())),
+            (i64::MIN, i64::MAX, i64::MAX - 1, Ok(())),
+            (i64::MIN, i64::MAX, i64::MIN, Ok(())),
+            (i64::MIN, i64::MIN, 0, Err(BearerError::Expired)),
+            (i64::MAX, i64::MAX, 0, Err(BearerError::NotYetValid)),
+            (i64::MIN, i64::MAX - 30, i64::MAX, Err(BearerError::Expired)),
+        ] {
+            let got = verify(&with(nbf, exp), &signer, now).map(|_| ());
+            assert_eq!(got, want, "nbf {nbf} exp {exp} now {now}");
+        }
     }
 
     #[test]
