@@ -1,5 +1,5 @@
-//! Token-realm checks before credentials are sent (input: realm, upstream endpoint and a flags
-//! byte, separated by 0xFF). A trusted realm is https (http only for local development), has no
+//! Token-realm checks before credentials are sent (input: realm, upstream endpoint, a flags
+//! byte and a realm host the vendor listed, separated by 0xFF). A trusted realm is https (http only for local development), has no
 //! userinfo and a host.
 #![no_main]
 
@@ -10,7 +10,7 @@ use pullgate::store::{CredentialKind, CredentialRecord, UpstreamRecord};
 use pullgate::upstream::{trusted_realm, Upstream};
 
 fuzz_target!(|data: &[u8]| {
-    let f = common::fields(data, 3);
+    let f = common::fields(data, 4);
     let flags = f[2].bytes().next().unwrap_or(0);
     let record = UpstreamRecord {
         endpoint: f[1].clone(),
@@ -22,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
         },
         insecure: flags & 1 != 0,
         auth_endpoint: None,
+        realm_hosts: if f[3].is_empty() { vec![] } else { vec![f[3].clone()] },
     };
     let up = Upstream { app: "acme", record: &record, secret: None, allow_insecure: flags & 2 != 0 };
     let Ok(url) = trusted_realm(&f[0], &up) else { return };

@@ -22,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
         },
         insecure: flags & 1 != 0,
         auth_endpoint: None,
+        realm_hosts: vec![],
     };
     let up = Upstream { app: "acme", record: &record, secret: None, allow_insecure: flags & 2 != 0 };
     let Ok(target) = redirect_target(&f[0], &f[1], &up) else { return };
