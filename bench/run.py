@@ -1,0 +1,331 @@
+"""Measurement body of scripts/bench: starts workerd, then drives wrk against loopback only.
+
+Each row alternates its targets round by round (pullgate, then each baseline, then again) so a
+busy machine slows all of them alike; ratios are medians of the per-round ratios. Every request
+count and duration is bounded. Prints markdown tables and ends with the one `bench:` line.
+Environment (from scripts/bench): BENCH_WORKERD, BENCH_CONFIG, BENCH_LOG, BENCH_PORTS, BENCH_SECONDS,
+BENCH_ROUNDS, BENCH_NOTE, PULLGATE_* (stack and licenses), PULLGATE_STATE.
+"""
+import base64
+import gzip
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+
+ACCEPT = ("application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
+          "application/vnd.docker.distribution.manifest.list.v2+json, "
+          "application/vnd.docker.distribution.manifest.v2+json")
+CONCURRENCY = (1, 4, 16)
+SECONDS = int(os.environ.get("BENCH_SECONDS", "1"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+RESTARTS = int(os.environ.get("BENCH_RESTARTS", "3"))
+PORTS = dict(kv.split("=", 1) for kv in os.environ["BENCH_PORTS"].split())
+BASE = {name: f"http://127.0.0.1:{port}" for name, port in PORTS.items()}
+BASE["upstream"] = os.environ["PULLGATE_UPSTREAM_URL"]
+BASE["stream upstream"] = os.environ["PULLGATE_UPSTREAM_STREAM_URL"]
+# Column order of the tables; "pullgate" and "nocache" are the Worker, the rest are baselines.
+BASELINES = ("upstream", "stream upstream", "hello", "relay")
+COLUMN = {"upstream": "upstream direct", "stream upstream": "upstream direct", "hello": "JS hello",
+          "relay": "JS relay"}
+
+
+def request(base, path, headers=None, method="GET"):
+    u = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    conn.request(method, path, headers=headers or {})
+    r = conn.getresponse()
+    body = r.read()
+    conn.close()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+
+
+class Workerd:
+    """The workerd process this script started (its own session, so stopping it stops only it)."""
+
+    def __init__(self):
+        self.proc = None
+
+    def start(self):
+        log = open(os.environ["BENCH_LOG"], "ab")
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen([os.environ["BENCH_WORKERD"], "serve", os.environ["BENCH_CONFIG"]],
+                                     stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        for port in PORTS.values():
+            while True:
+                if self.proc.poll() is not None:
+                    sys.exit(f"bench: workerd exited ({self.proc.returncode}); see {os.environ['BENCH_LOG']}")
+                try:
+                    socket.create_connection(("127.0.0.1", int(port)), timeout=1).close()
+                    break
+                except OSError:
+                    if time.perf_counter() - t0 > 60:
+                        sys.exit("bench: workerd did not listen within 60 s")
+                    time.sleep(0.01)
+        return (time.perf_counter() - t0) * 1000
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+
+def wrk(url, headers, connections):
+    """One bounded wrk run; returns (requests, req/s, p50 ms, p99 ms, non-2xx/3xx count, socket errors)."""
+    cmd = ["wrk", "-t", str(min(connections, 2)), "-c", str(connections), "-d", f"{SECONDS}s", "--latency",
+           "--timeout", "10s"]
+    for k, v in headers.items():
+        cmd += ["-H", f"{k}: {v}"]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=SECONDS + 30).stdout
+
+    def ms(label):
+        m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not m:
+            sys.exit(f"bench: cannot read wrk's {label}% latency:\n{out}")
+        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+    total = re.search(r"^\s*(\d+) requests in", out, re.M)
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", out, re.M)
+    if not total or not rps:
+        sys.exit(f"bench: cannot read wrk's output:\n{out}")
+    non_ok = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return (int(total.group(1)), float(rps.group(1)), ms("50"), ms("99"), int(non_ok.group(1)) if non_ok else 0,
+            sum(int(g) for g in errors.groups()) if errors else 0)
+
+
+class Target:
+    """One thing to measure in a row: where, with which headers, and what a right answer is."""
+
+    def __init__(self, name, path, headers, status, check=None):
+        self.name, self.path, self.headers, self.status, self.check = name, path, headers, status, check
+
+    def verify(self):
+        status, headers, body = request(BASE[self.name], self.path, self.headers)
+        if status != self.status:
+            sys.exit(f"bench: {self.name} {self.path} answered {status}, wanted {self.status}: {body[:200]!r}")
+        if self.check:
+            problem = self.check(headers, body)
+            if problem:
+                sys.exit(f"bench: {self.name} {self.path}: {problem}")
+
+    def run(self, connections):
+        total, rps, p50, p99, non_ok, errors = wrk(BASE[self.name] + self.path, self.headers, connections)
+        # wrk only tells 2xx/3xx from the rest: a 401 row must be all "non-2xx", the others none.
+        wanted_non_ok = total if self.status >= 400 else 0
+        if abs(non_ok - wanted_non_ok) > 0 or errors:
+            sys.exit(f"bench: {self.name} {self.path} at c{connections}: {non_ok} of {total} answers were not "
+                     f"{self.status}-class, {errors} socket errors")
+        return rps, p50, p99
+
+
+def measure_row(label, targets, concurrency, unit_bytes=None):
+    """Alternates the targets over ROUNDS; returns {name: (median rps, median p50, median p99, [rps...])}."""
+    for t in targets:
+        t.verify()
+    runs = {t.name: [] for t in targets}
+    for _ in range(ROUNDS):
+        for t in targets:
+            runs[t.name].append(t.run(concurrency))
+    result = {}
+    for name, rs in runs.items():
+        result[name] = (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs),
+                        statistics.median(r[2] for r in rs), [r[0] for r in rs])
+    first = targets[0].name
+    ratios = {name: statistics.median(a / b for a, b in zip(result[first][3], r[3]) if b)
+              for name, r in result.items() if name != first}
+    return {"label": label, "c": concurrency, "result": result, "first": first, "ratios": ratios,
+            "unit_bytes": unit_bytes}
+
+
+def cell(row, name):
+    r = row["result"].get(name)
+    if r is None:
+        return "—"
+    if row["unit_bytes"]:
+        return f"{r[0] * row['unit_bytes'] / (1 << 20):.0f} MiB/s, p50 {r[1]:.1f} ms"
+    return f"{r[0]:.0f} req/s, p50 {r[1]:.2f} ms"
+
+
+def print_table(rows):
+    print("| measure | c | pullgate | upstream direct | JS hello | JS relay | pullgate ÷ baseline (throughput) |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        first = row["first"]
+        cols = {c: "—" for c in ("upstream direct", "JS hello", "JS relay")}
+        for name in row["result"]:
+            if name in COLUMN:
+                cols[COLUMN[name]] = cell(row, name)
+        ratios = ", ".join(f"{COLUMN[n]} ×{r:.2f}" for n, r in row["ratios"].items())
+        print(f"| {row['label']} | {row['c']} | {cell(row, first)} | {cols['upstream direct']} | {cols['JS hello']} "
+              f"| {cols['JS relay']} | {ratios} |")
+
+
+def token_for(license_, name, target="pullgate"):
+    """Basic headers, the token path, and bearer headers from `target` (tokens are bound to its host)."""
+    basic = {"Authorization": "Basic " + base64.b64encode(f"bench:{license_}".encode()).decode()}
+    path = f"/v2/token?service=x&scope={urllib.parse.quote(f'repository:{name}:pull')}"
+    status, _, body = request(BASE[target], path, basic)
+    if status != 200:
+        sys.exit(f"bench: token for {name} answered {status}: {body[:200]!r}")
+    return basic, path, {"Authorization": "Bearer " + json.loads(body)["token"]}
+
+
+def first_requests(workerd, hello_name, tag):
+    """Restarts workerd RESTARTS times; medians of time-to-listen and of each first request."""
+    listen, first_v2, second_v2, first_manifest, first_hello = [], [], [], [], []
+    for _ in range(RESTARTS):
+        workerd.stop()
+        listen.append(workerd.start())
+        for times in (first_v2, second_v2):
+            t0 = time.perf_counter()
+            status, _, _ = request(BASE["pullgate"], "/v2/")
+            times.append((time.perf_counter() - t0) * 1000)
+            if status != 401:
+                sys.exit(f"bench: GET /v2/ after start answered {status}")
+        # The first authorized request reads the configuration from KV and calls the upstream.
+        _, _, bearer = token_for(os.environ["PULLGATE_LICENSE"], hello_name)
+        t0 = time.perf_counter()
+        status, _, _ = request(BASE["pullgate"], f"/v2/{hello_name}/manifests/{tag}", {**bearer, "Accept": ACCEPT})
+        first_manifest.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        request(BASE["hello"], "/")
+        first_hello.append((time.perf_counter() - t0) * 1000)
+    return {k: statistics.median(v) for k, v in (("listen", listen), ("v2", first_v2), ("v2 again", second_v2),
+                                                 ("manifest", first_manifest), ("hello", first_hello))}
+
+
+def limiter_refuses():
+    """Failed sign-ins from one (made-up) address until a 429; the count, or None if none came."""
+    bad = {"Authorization": "Basic " + base64.b64encode(b"bench:not-a-license").decode(),
+           "cf-connecting-ip": "198.51.100.7"}
+    for n in range(1, 41):
+        status, _, _ = request(BASE["pullgate"], "/v2/token?service=x", bad)
+        if status == 429:
+            return n
+    return None
+
+
+def main():
+    state = os.environ["PULLGATE_STATE"]
+    app, alias = os.environ.get("PULLGATE_DEMO_APP", "demo"), os.environ.get("PULLGATE_DEMO_ALIAS", "local")
+    images = json.load(open(os.path.join(state, "images.json")))["images"]
+    hello = next(i for i in images if i["repo"] == "demo/hello" and i.get("kind") == "manifest")
+    big = next(i for i in images if i["repo"] == "demo/big")
+    layer = max(big["blobs"], key=lambda b: b["size"])
+    name = f"proxy/{app}/{alias}/demo/hello"
+    stream_name = "proxy/demostream/stream/demo/big"
+
+    workerd = Workerd()
+    try:
+        first = first_requests(workerd, name, hello["tag"])
+        basic, token_path, bearer = token_for(os.environ["PULLGATE_LICENSE"], name)
+        _, _, stream_bearer = token_for(os.environ["PULLGATE_LICENSE_STREAM"], stream_name)
+        _, _, nocache_bearer = token_for(os.environ["PULLGATE_LICENSE_STREAM"], stream_name, "nocache")
+        accept = {"Accept": ACCEPT}
+        manifest_by = {"tag": hello["tag"], "digest": hello["digest"]}
+        blob = hello["blobs"][0]["digest"]
+
+        def is_hit(headers, _body):
+            return None if headers.get("pullgate-cache") == "hit" else "expected a blob cache hit (pullgate-cache)"
+
+        def is_not_hit(headers, _body):
+            return "expected no blob cache hit" if headers.get("pullgate-cache") == "hit" else None
+
+        def is_layer(_headers, body):
+            return None if len(body) == layer["size"] else f"body is {len(body)} bytes, wanted {layer['size']}"
+
+        rows = []
+        t0 = time.perf_counter()
+        for c in CONCURRENCY:
+            rows.append(measure_row("`GET /v2/`, no credentials (401)",
+                                    [Target("pullgate", "/v2/", {}, 401), Target("hello", "/v2/", {}, 200)], c))
+            rows.append(measure_row("`GET /v2/` with a bearer token",
+                                    [Target("pullgate", "/v2/", bearer, 200), Target("hello", "/v2/", {}, 200)], c))
+            rows.append(measure_row("token issuance (`GET /v2/token`, Basic)",
+                                    [Target("pullgate", token_path, basic, 200), Target("hello", "/v2/", {}, 200)], c))
+            for how, ref in manifest_by.items():
+                rows.append(measure_row(f"manifest GET by {how}", [
+                    Target("pullgate", f"/v2/{name}/manifests/{ref}", {**bearer, **accept}, 200),
+                    Target("relay", f"/v2/demo/hello/manifests/{ref}", accept, 200),
+                    Target("upstream", f"/v2/demo/hello/manifests/{ref}", accept, 200)], c))
+            rows.append(measure_row("blob GET, redirect mode (307)", [
+                Target("pullgate", f"/v2/{name}/blobs/{blob}", bearer, 307),
+                Target("relay", f"/v2/demo/hello/blobs/{blob}", {}, 307),
+                Target("upstream", f"/v2/demo/hello/blobs/{blob}", {}, 307)], c))
+            layer_path = f"/v2/demo/big/blobs/{layer['digest']}"
+            # The cache-on Worker's first GET fills the cache (verify() then sees the hit).
+            request(BASE["pullgate"], f"/v2/{stream_name}/blobs/{layer['digest']}", stream_bearer)
+            time.sleep(0.3)
+            rows.append(measure_row(f"{layer['size'] / (1 << 20):.0f} MiB layer, stream mode, cache on", [
+                Target("pullgate", f"/v2/{stream_name}/blobs/{layer['digest']}", stream_bearer, 200,
+                       lambda h, b: is_hit(h, b) or is_layer(h, b)),
+                Target("stream upstream", layer_path, {}, 200, is_layer)], c, layer["size"]))
+            rows.append(measure_row(f"{layer['size'] / (1 << 20):.0f} MiB layer, stream mode, cache off", [
+                Target("nocache", f"/v2/{stream_name}/blobs/{layer['digest']}", nocache_bearer, 200,
+                       lambda h, b: is_not_hit(h, b) or is_layer(h, b)),
+                Target("stream upstream", layer_path, {}, 200, is_layer)], c, layer["size"]))
+        elapsed = time.perf_counter() - t0
+        # Each asked twice: the first may refresh configuration older than CONFIG_CACHE_SECONDS.
+        for _ in range(2):
+            _, manifest_headers, _ = request(BASE["pullgate"], f"/v2/{name}/manifests/{hello['tag']}",
+                                             {**bearer, **accept})
+            _, token_headers, _ = request(BASE["pullgate"], token_path, basic)
+        refused_at = limiter_refuses()
+    finally:
+        workerd.stop()
+
+    # Measured concurrency by concurrency (so no row sees a calmer machine), printed row by row.
+    order = list(dict.fromkeys(r["label"] for r in rows))
+    print()
+    print(f"Plain `workerd serve`, wrk keep-alive, {ROUNDS} alternating rounds of {SECONDS} s per target and "
+          f"concurrency; {os.environ.get('BENCH_NOTE', '')}")
+    print()
+    print_table([r for label in order for r in rows if r["label"] == label])
+    print()
+    print(f"First request after start (median of {RESTARTS} restarts): workerd listening after "
+          f"{first['listen']:.0f} ms; first `GET /v2/` {first['v2']:.1f} ms, the second {first['v2 again']:.1f} ms; first manifest GET (KV reads, "
+          f"upstream) {first['manifest']:.1f} ms; JS hello's first request {first['hello']:.1f} ms.")
+    print(f"Rate limiter: SIGN_IN_FAILURES refused failed sign-in number {refused_at} from one address "
+          f"(limit 20 a minute)." if refused_at else "Rate limiter: SIGN_IN_FAILURES never refused (BROKEN)")
+    print(f"KV reads for a warm manifest request: {manifest_headers.get('pullgate-kv-reads', 'n/a')}, "
+          f"for a warm token request: {token_headers.get('pullgate-kv-reads', 'n/a')}.")
+    print("Bindings: KV and the Cache API are in-memory JS services that store (bench/workerd/); both rate "
+          "limiters count per key per 60 s window, TOKEN_ISSUANCE with its limit raised so the token row "
+          "is never refused.")
+    print(f"Measured in {elapsed:.0f} s.")
+
+    def ratio(label, c, baseline):
+        r = next((r for r in rows if r["label"] == label and r["c"] == c), None)
+        return r["ratios"][baseline] if r else float("nan")
+
+    def rps(label, c):
+        return next(r for r in rows if r["label"] == label and r["c"] == c)["result"]["pullgate"][0]
+
+    wasm = next(f for f in os.listdir(os.path.dirname(os.environ["BENCH_CONFIG"]) + "/worker") if f.endswith(".wasm"))
+    with open(os.path.join(os.path.dirname(os.environ["BENCH_CONFIG"]), "worker", wasm), "rb") as f:
+        wasm_gzip = len(gzip.compress(f.read(), 9))
+    m = "manifest GET by tag"
+    print(f"bench: manifest_vs_js_relay c1={ratio(m, 1, 'relay'):.2f} c4={ratio(m, 4, 'relay'):.2f} "
+          f"c16={ratio(m, 16, 'relay'):.2f} "
+          f"bearer_vs_js_hello c16={ratio('`GET /v2/` with a bearer token', 16, 'hello'):.2f} "
+          f"token_rps_c16={rps('token issuance (`GET /v2/token`, Basic)', 16):.0f} "
+          f"first_request_ms={first['v2']:.0f} wasm_gzip_bytes={wasm_gzip}")
+    if not refused_at:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""Writes a `workerd serve` config for scripts/bench from the built Worker and wrangler.toml.
+
+The Worker comes from `wrangler deploy --dry-run --outdir` (exactly what would be uploaded); its
+bindings get local implementations that store and count (bench/workerd/*.js), and the two JS
+baselines run in the same process. Nothing in the config can reach past loopback.
+
+Usage: workerd_config.py OUT_DIR --dry-run DIR --wrangler-toml FILE --dev-vars FILE --kv-seed FILE
+       --upstream URL --port NAME=PORT... [--var NAME=VALUE...] [--limit NAME=N...]
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+import tomllib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RATELIMIT_MODULE = "pullgate-bench:ratelimit"
+
+
+def capnp_str(value):
+    return json.dumps(value)  # capnp text strings take the same escapes as JSON
+
+
+def worker_modules(dry_run):
+    """(name, kind, file) for each module wrangler would upload; index.js first."""
+    modules = []
+    for name in sorted(os.listdir(dry_run)):
+        if name.endswith(".js"):
+            modules.append((name, "esModule", name))
+        elif name.endswith(".wasm"):
+            modules.append((name, "wasm", name))
+    modules.sort(key=lambda m: m[0] != "index.js")
+    if not modules or modules[0][0] != "index.js":
+        sys.exit(f"workerd_config: no index.js in {dry_run}")
+    return modules
+
+
+def read_dev_vars(path):
+    secrets = {}
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"^([A-Z0-9_]+)=(.*)$", line.strip())
+            if m:
+                secrets[m.group(1)] = m.group(2)
+    return secrets
+
+
+def pullgate_worker(const, modules, toml, secrets, overrides, limits, blob_cache_seconds):
+    vars_ = {k: str(v) for k, v in toml.get("vars", {}).items()}
+    vars_.update(overrides)
+    if blob_cache_seconds is not None:
+        vars_["BLOB_CACHE_SECONDS"] = blob_cache_seconds
+    bindings = [f"(name = {capnp_str(k)}, text = {capnp_str(v)})" for k, v in sorted(vars_.items())]
+    bindings += [f"(name = {capnp_str(k)}, text = {capnp_str(v)})" for k, v in sorted(secrets.items())]
+    for ns in toml.get("kv_namespaces", []):
+        bindings.append(f'(name = {capnp_str(ns["binding"])}, kvNamespace = "kv")')
+    for rl in toml.get("ratelimits", []):
+        limit = limits.get(rl["name"], rl["simple"]["limit"])
+        inner = (f'(name = "name", text = {capnp_str(rl["name"])}), (name = "limit", json = "{int(limit)}"), '
+                 f'(name = "period", json = "{int(rl["simple"]["period"])}")')
+        bindings.append(f'(name = {capnp_str(rl["name"])}, wrapped = (moduleName = "{RATELIMIT_MODULE}", '
+                        f'innerBindings = [{inner}]))')
+    mods = ",\n    ".join(f'(name = {capnp_str(n)}, {kind} = embed {capnp_str("worker/" + f)})'
+                           for n, kind, f in modules)
+    flags = ", ".join(capnp_str(f) for f in toml.get("compatibility_flags", []))
+    return f"""const {const} :Workerd.Worker = (
+  modules = [
+    {mods}
+  ],
+  compatibilityDate = {capnp_str(toml["compatibility_date"])},
+  compatibilityFlags = [{flags}],
+  bindings = [
+    {(","+chr(10)+"    ").join(bindings)}
+  ],
+  globalOutbound = "loopback",
+  cacheApiOutbound = "cache",
+);
+"""
+
+
+def js_worker(const, module, compat_date, bindings=""):
+    return f"""const {const} :Workerd.Worker = (
+  modules = [(name = "worker.js", esModule = embed {capnp_str(module)})],
+  compatibilityDate = {capnp_str(compat_date)},
+  bindings = [{bindings}],
+  globalOutbound = "loopback",
+);
+"""
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("out_dir")
+    p.add_argument("--dry-run", required=True)
+    p.add_argument("--wrangler-toml", required=True)
+    p.add_argument("--dev-vars", required=True)
+    p.add_argument("--kv-seed", required=True)
+    p.add_argument("--upstream", required=True)
+    p.add_argument("--port", action="append", default=[], help="pullgate|nocache|hello|relay=PORT")
+    p.add_argument("--var", action="append", default=[])
+    p.add_argument("--limit", action="append", default=[])
+    a = p.parse_args()
+
+    ports = dict(kv.split("=", 1) for kv in a.port)
+    overrides = dict(kv.split("=", 1) for kv in a.var)
+    limits = {k: int(v) for k, v in (kv.split("=", 1) for kv in a.limit)}
+    with open(a.wrangler_toml, "rb") as f:
+        toml = tomllib.load(f)
+
+    out = a.out_dir
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(os.path.join(out, "worker"))
+    os.chmod(out, 0o700)  # the config holds the root secret
+    modules = worker_modules(a.dry_run)
+    for _, _, f in modules:
+        shutil.copy(os.path.join(a.dry_run, f), os.path.join(out, "worker", f))
+    for f in ("kv.js", "cache.js", "ratelimit.js"):
+        shutil.copy(os.path.join(HERE, "workerd", f), os.path.join(out, f))
+    shutil.copy(os.path.join(HERE, "js-hello", "worker.js"), os.path.join(out, "js-hello.js"))
+    shutil.copy(os.path.join(HERE, "js-relay", "worker.js"), os.path.join(out, "js-relay.js"))
+    shutil.copy(a.kv_seed, os.path.join(out, "kv-seed.json"))
+
+    date = toml["compatibility_date"]
+    secrets = read_dev_vars(a.dev_vars)
+    sockets = ",\n    ".join(
+        f'(name = "{name}", address = "127.0.0.1:{port}", http = (), service = "{name}")'
+        for name, port in sorted(ports.items()))
+    config = f"""# Generated by bench/workerd_config.py for scripts/bench; holds secrets, never commit it.
+using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+    (name = "pullgate", worker = .pullgateWorker),
+    (name = "nocache", worker = .pullgateNoCacheWorker),
+    (name = "hello", worker = .helloWorker),
+    (name = "relay", worker = .relayWorker),
+    (name = "kv", worker = .kvWorker),
+    (name = "cache", worker = .cacheWorker),
+    # Every fetch a Worker makes goes here: loopback only, nothing leaves the machine.
+    (name = "loopback", network = (allow = ["local"])),
+  ],
+  sockets = [
+    {sockets}
+  ],
+  extensions = [(modules = [(name = "{RATELIMIT_MODULE}", internal = true, esModule = embed "ratelimit.js")])],
+);
+
+{pullgate_worker("pullgateWorker", modules, toml, secrets, overrides, limits, None)}
+{pullgate_worker("pullgateNoCacheWorker", modules, toml, secrets, overrides, limits, "0")}
+{js_worker("helloWorker", "js-hello.js", date)}
+{js_worker("relayWorker", "js-relay.js", date, f'(name = "UPSTREAM", text = {capnp_str(a.upstream)})')}
+const kvWorker :Workerd.Worker = (
+  modules = [(name = "kv.js", esModule = embed "kv.js"), (name = "kv-seed.json", json = embed "kv-seed.json")],
+  compatibilityDate = {capnp_str(date)},
+);
+
+const cacheWorker :Workerd.Worker = (
+  modules = [(name = "cache.js", esModule = embed "cache.js")],
+  compatibilityDate = {capnp_str(date)},
+);
+"""
+    fd = os.open(os.path.join(out, "config.capnp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(config)
+
+
+if __name__ == "__main__":
+    main()
