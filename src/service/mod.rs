@@ -24,7 +24,7 @@ pub mod token_endpoint;
 #[cfg(test)]
 mod tests;
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 
 use crate::access_log::{self, AccessRecord};
 use crate::error::{RegistryError, Source};
@@ -57,6 +57,8 @@ impl<T: Transport + ConfigSource + Limiter + BlobLookup> Runtime for T {}
 /// What an isolate keeps between requests.
 #[derive(Default)]
 pub struct Isolate {
+    /// Read on the first request: a deployment's vars do not change under a running isolate.
+    pub settings: OnceCell<Settings>,
     pub config: ConfigCache,
     /// Upstream tokens and challenges.
     pub tokens: TokenCache,
@@ -68,7 +70,7 @@ pub struct Isolate {
 pub struct Ctx<'a, R: Runtime> {
     pub rt: &'a R,
     pub isolate: &'a Isolate,
-    pub settings: Settings,
+    pub settings: &'a Settings,
     pub now: i64,
     pub origin: Origin,
     pub request: Incoming,
@@ -107,7 +109,7 @@ pub struct Handled<B> {
 
 /// Handles one request.
 pub async fn handle<R: Runtime>(rt: &R, isolate: &Isolate, request: Incoming) -> Handled<R::Body> {
-    let settings = Settings::read(|name| rt.var(name));
+    let settings = isolate.settings.get_or_init(|| Settings::read(|name| rt.var(name)));
     let origin = Origin::new(&request.scheme, &request.host);
     let reads_before = isolate.config.kv_reads();
     let route = route::parse(Method::parse(&request.method), &request.path);

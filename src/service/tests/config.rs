@@ -102,3 +102,15 @@ fn the_access_log_holds_no_credential() {
     let h = oneshot(&mem, get(HELLO).auth(basic(&lic)));
     assert!(h.logs.iter().all(|l| !matches!(l, crate::service::LogLine::Access(_))));
 }
+
+#[test]
+fn settings_are_read_once_per_isolate() {
+    let mem = hello_upstream();
+    let isolate = Isolate::default();
+    let lic = license("lic_1", "demo", "Globex", &[]);
+    assert!(send(&mem, &isolate, get(HELLO).auth(basic(&lic))).reply.header("pullgate-kv-reads").is_some());
+    // A deployment's vars cannot change under a running isolate; only a new one reads them.
+    mem.vars.borrow_mut().remove("DEBUG_HEADERS");
+    assert!(send(&mem, &isolate, get(HELLO).auth(basic(&lic))).reply.header("pullgate-kv-reads").is_some());
+    assert!(oneshot(&mem, get(HELLO).auth(basic(&lic))).reply.header("pullgate-kv-reads").is_none());
+}
