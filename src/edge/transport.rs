@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::future::{select, Either};
 use worker::{AbortController, Date, Delay, Fetch, Headers, Method, RequestInit, RequestRedirect, Response};
 
-use crate::upstream::{Head, Request, Transport, TransportError};
+use crate::upstream::{Head, Request, Transport, TransportError, READ_HEADERS};
 
 use super::runtime::WorkerRuntime;
 
@@ -26,11 +26,15 @@ fn method(m: &str) -> Method {
     }
 }
 
-/// Status and headers of a fetched response, names lowercased.
+/// Status and the headers anything reads (`upstream::READ_HEADERS`) of a fetched response.
 pub fn head_of(resp: &Response) -> Head {
+    let headers = resp.headers();
     Head {
         status: resp.status_code(),
-        headers: resp.headers().entries().map(|(n, v)| (n.to_ascii_lowercase(), v)).collect(),
+        headers: READ_HEADERS
+            .iter()
+            .filter_map(|name| headers.get(name).ok().flatten().map(|v| (name.to_string(), v)))
+            .collect(),
     }
 }
 

@@ -12,7 +12,7 @@ use super::pull::Pull;
 use super::reply::{relay_headers, set_header, Reply};
 use super::Runtime;
 
-const MANIFEST_HEADERS: [&str; 4] = ["content-type", "docker-content-digest", "content-length", "etag"];
+pub const MANIFEST_HEADERS: [&str; 4] = ["content-type", "docker-content-digest", "content-length", "etag"];
 
 /// Longest client `Accept` or `If-None-Match` passed on.
 const MAX_ACCEPT_LEN: usize = 4096;

@@ -8,6 +8,8 @@ use super::pull::Pull;
 use super::reply::{relay_headers, Reply};
 use super::Runtime;
 
+pub const REFERRERS_HEADERS: [&str; 3] = ["content-type", "content-length", "oci-filters-applied"];
+
 /// Longest `artifactType` passed on (a media type is at most 255 characters, RFC 6838).
 const MAX_ARTIFACT_TYPE_LEN: usize = 255;
 
@@ -27,6 +29,6 @@ pub async fn referrers<R: Runtime>(pull: Pull<'_, '_, R>, digest: Digest) -> Res
     if let Some(e) = upstream::classify(Resource::Referrers, &head, &pull.upstream(), pull.name.as_str()) {
         return Err(e.into());
     }
-    let headers = relay_headers(&head, &["content-type", "content-length", "oci-filters-applied"]);
+    let headers = relay_headers(&head, &REFERRERS_HEADERS);
     Ok(Reply::Relay { status: head.status, headers, body, fill_cache: None })
 }

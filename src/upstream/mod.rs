@@ -93,6 +93,22 @@ impl Head {
     }
 }
 
+/// Every upstream response header the driver or the core reads or relays. A transport may copy
+/// only these (the Worker's does: each header copied across the wasm boundary costs time).
+pub const READ_HEADERS: [&str; 11] = [
+    "content-type",
+    "content-length",
+    "content-range",
+    "accept-ranges",
+    "docker-content-digest",
+    "etag",
+    "location",
+    "link",
+    "retry-after",
+    "www-authenticate",
+    "oci-filters-applied",
+];
+
 /// Network-level failures, before any HTTP answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportError {

@@ -121,8 +121,12 @@ impl Mem {
 impl Transport for Mem {
     type Body = Vec<u8>;
 
+    /// Keeps only `READ_HEADERS`, as the Worker's transport does, so a header read anywhere but
+    /// not copied by the Worker fails here too.
     async fn send(&self, req: Request) -> Result<(Head, Vec<u8>), TransportError> {
-        self.upstream.send(req).await
+        let (mut head, body) = self.upstream.send(req).await?;
+        head.headers.retain(|(name, _)| crate::upstream::READ_HEADERS.contains(&name.to_ascii_lowercase().as_str()));
+        Ok((head, body))
     }
 
     async fn read(&self, body: Vec<u8>, limit: usize) -> Result<Vec<u8>, TransportError> {
@@ -327,4 +331,17 @@ pub fn manifest_answer(media_type: &str, body: &[u8]) -> Answer {
         ],
         body.to_vec(),
     )
+}
+
+#[test]
+fn every_relayed_header_is_one_the_transport_reads() {
+    use crate::upstream::READ_HEADERS;
+    let relayed = [
+        &super::manifests::MANIFEST_HEADERS[..],
+        &super::blobs::BLOB_HEADERS[..],
+        &super::referrers::REFERRERS_HEADERS[..],
+    ];
+    for name in relayed.concat() {
+        assert!(READ_HEADERS.contains(&name), "{name} is relayed but the Worker's transport does not copy it");
+    }
 }
