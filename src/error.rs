@@ -288,6 +288,27 @@ impl std::fmt::Display for RegistryError {
     }
 }
 
+impl From<crate::route::RouteError> for RegistryError {
+    fn from(e: crate::route::RouteError) -> Self {
+        use crate::route::RouteError as R;
+        match e {
+            R::NoSuchEndpoint => RegistryError::new(
+                404,
+                ErrorCode::NameUnknown,
+                "no such endpoint: this registry serves the OCI pull API under /v2/",
+            ),
+            R::ReadOnly => RegistryError::new(
+                405,
+                ErrorCode::Unsupported,
+                "this registry is read-only: push and delete are not supported",
+            ),
+            R::MethodNotAllowed => RegistryError::new(405, ErrorCode::Unsupported, "method not allowed here"),
+            R::BadPath(why) => RegistryError::new(400, ErrorCode::NameInvalid, why),
+            R::Reference(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::reference::ParseError> for RegistryError {
     fn from(e: crate::reference::ParseError) -> Self {
         use crate::reference::ParseError as P;

@@ -3,8 +3,7 @@
 
 use percent_encoding::percent_decode_str;
 
-use crate::error::{ErrorCode, RegistryError};
-use crate::reference::{Digest, Name, Reference};
+use crate::reference::{Digest, Name, ParseError, Reference};
 
 /// The token endpoint's path (the realm we advertise).
 pub const TOKEN_PATH: &str = "/v2/token";
@@ -48,20 +47,33 @@ impl Method {
     }
 }
 
-fn not_found() -> RegistryError {
-    RegistryError::new(
-        404,
-        ErrorCode::NameUnknown,
-        "no such endpoint: this registry serves the OCI pull API under /v2/",
-    )
+/// Why a request does not route. `error.rs` maps each to its OCI error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteError {
+    /// Not an endpoint of the pull API.
+    NoSuchEndpoint,
+    /// A write verb: this registry is read-only.
+    ReadOnly,
+    /// Another verb the endpoint does not take.
+    MethodNotAllowed,
+    /// A path that cannot be decoded safely (the text says why).
+    BadPath(&'static str),
+    /// A name, tag or digest that breaks its grammar.
+    Reference(ParseError),
 }
 
-fn unsupported() -> RegistryError {
-    RegistryError::new(405, ErrorCode::Unsupported, "this registry is read-only: push and delete are not supported")
+impl From<ParseError> for RouteError {
+    fn from(e: ParseError) -> Self {
+        RouteError::Reference(e)
+    }
+}
+
+fn not_found() -> RouteError {
+    RouteError::NoSuchEndpoint
 }
 
 /// Routes a request. `raw_path` is the path as received (percent-encoded, no query).
-pub fn parse(method: Method, raw_path: &str) -> Result<Route, RegistryError> {
+pub fn parse(method: Method, raw_path: &str) -> Result<Route, RouteError> {
     let path = decode_path(raw_path)?;
     let reads = matches!(method, Method::Get | Method::Head);
     if path == "/v2" || path == "/v2/" {
@@ -99,18 +111,18 @@ pub fn parse(method: Method, raw_path: &str) -> Result<Route, RegistryError> {
     Err(not_found())
 }
 
-fn method_error(method: Method) -> RegistryError {
+fn method_error(method: Method) -> RouteError {
     match method {
-        Method::Write | Method::Post => unsupported(),
-        _ => RegistryError::new(405, ErrorCode::Unsupported, "method not allowed here"),
+        Method::Write | Method::Post => RouteError::ReadOnly,
+        _ => RouteError::MethodNotAllowed,
     }
 }
 
 /// Percent-decodes a path. An encoded `/` or `\` is refused: it would let a client smuggle a
 /// path separator past name validation; so are encoded control characters, malformed escapes
 /// and a decoded path that is not UTF-8.
-fn decode_path(raw: &str) -> Result<String, RegistryError> {
-    let invalid = |m: &str| RegistryError::new(400, ErrorCode::NameInvalid, m.to_string());
+fn decode_path(raw: &str) -> Result<String, RouteError> {
+    let invalid = RouteError::BadPath;
     // Every `%` must start an escape of two hex digits: `percent-encoding` would keep a
     // malformed one literally, and a literal `%` is not part of any valid name anyway.
     for escape in raw.split('%').skip(1) {
@@ -130,6 +142,7 @@ fn decode_path(raw: &str) -> Result<String, RegistryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{ErrorCode, RegistryError};
 
     const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -202,7 +215,7 @@ mod tests {
             (Method::Post, "/v2/", 405, ErrorCode::Unsupported),
             (Method::Head, &format!("/v2/local/x/referrers/{D}"), 404, ErrorCode::NameUnknown),
         ] {
-            let e = parse(method, path).unwrap_err();
+            let e = RegistryError::from(parse(method, path).unwrap_err());
             assert_eq!((e.status, e.code), (status, code), "{method:?} {path}: {}", e.message);
         }
     }
@@ -225,7 +238,7 @@ mod tests {
             (Method::Post, "/v2Xtoken", 404, ErrorCode::NameUnknown),
             (Method::Write, "/v2Xlocal/x/manifests/1.0", 404, ErrorCode::NameUnknown),
         ] {
-            let e = parse(method, path).unwrap_err();
+            let e = RegistryError::from(parse(method, path).unwrap_err());
             assert_eq!((e.status, e.code), (status, code), "{method:?} {path}: {}", e.message);
         }
     }
@@ -246,10 +259,10 @@ mod tests {
             ("/v2%ff", Err("path is not valid UTF-8")),
             ("/v2/local/x/manifests/%C3", Err("path is not valid UTF-8")),
         ] {
-            let got = parse(Method::Get, path).map_err(|e| e.message);
+            let got = parse(Method::Get, path).map_err(|e| RegistryError::from(e).message);
             assert_eq!(got, want.map_err(str::to_string), "{path}");
         }
-        let e = parse(Method::Get, "/v2/local/caf%C3%A9/manifests/1").unwrap_err();
+        let e = RegistryError::from(parse(Method::Get, "/v2/local/caf%C3%A9/manifests/1").unwrap_err());
         assert_eq!((e.status, e.code), (400, ErrorCode::NameInvalid), "{}", e.message);
     }
 }

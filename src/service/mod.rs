@@ -28,7 +28,7 @@ use std::cell::{OnceCell, RefCell};
 
 use crate::access_log::{self, AccessRecord};
 use crate::error::{RegistryError, Source};
-use crate::route::{self, Method, Route};
+use crate::route::{self, Method, Route, RouteError};
 use crate::throttle::{Blocklist, Limiter};
 use crate::upstream::{Head, TokenCache, Transport};
 
@@ -163,7 +163,7 @@ pub async fn handle<R: Runtime>(rt: &R, isolate: &Isolate, request: Incoming) ->
 
 async fn dispatch<R: Runtime>(
     cx: &Ctx<'_, R>,
-    route: Result<Route, RegistryError>,
+    route: Result<Route, RouteError>,
 ) -> Result<Reply<R::Body>, RegistryError> {
     if cx.origin.host.is_empty() {
         return Err(RegistryError::name_unknown("missing or invalid Host header"));
