@@ -288,6 +288,23 @@ impl std::fmt::Display for RegistryError {
     }
 }
 
+impl From<crate::service::request::BadRequest> for RegistryError {
+    fn from(e: crate::service::request::BadRequest) -> Self {
+        use crate::service::request::BadRequest as B;
+        match e {
+            B::MissingHost => RegistryError::name_unknown("missing or invalid Host header"),
+            B::TokenRequest(message) => RegistryError::new(400, ErrorCode::Unsupported, message),
+            B::Scope(e) => RegistryError::new(400, ErrorCode::Unsupported, format!("invalid scope: {e}")),
+            B::PageSize { max } => RegistryError::new(
+                400,
+                ErrorCode::PaginationNumberInvalid,
+                format!("n must be a number from 0 to {max}"),
+            ),
+            B::LastTag(e) => RegistryError::new(400, ErrorCode::Unsupported, format!("last: {e}")),
+        }
+    }
+}
+
 impl From<crate::route::RouteError> for RegistryError {
     fn from(e: crate::route::RouteError) -> Self {
         use crate::route::RouteError as R;

@@ -166,7 +166,7 @@ async fn dispatch<R: Runtime>(
     route: Result<Route, RouteError>,
 ) -> Result<Reply<R::Body>, RegistryError> {
     if cx.origin.host.is_empty() {
-        return Err(RegistryError::name_unknown("missing or invalid Host header"));
+        return Err(request::BadRequest::MissingHost.into());
     }
     match route? {
         Route::VersionCheck => token_endpoint::version_check(cx).await,

@@ -1,6 +1,23 @@
 //! A client's request as the core sees it: the few parts that decide anything, copied out of
 //! the runtime once (every header copied across the wasm boundary costs time).
 
+/// A request the client got wrong in a way no credential fixes. `error.rs` maps each to a 400
+/// (or 404 for a missing host), with its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadRequest {
+    /// No `Host`, or one with characters outside a hostname.
+    MissingHost,
+    /// A token request that is not a password grant or whose form cannot be read (containerd
+    /// falls back to GET on 400).
+    TokenRequest(String),
+    /// A `scope` that breaks the token spec's grammar.
+    Scope(crate::scope::ScopeError),
+    /// A tag list `n` that is not a number from 0 to the page limit.
+    PageSize { max: usize },
+    /// A tag list `last` that is not a tag.
+    LastTag(crate::reference::ParseError),
+}
+
 /// The body of a token POST, read by the edge with a bound.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum FormBody {

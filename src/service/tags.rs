@@ -3,12 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ErrorCode, RegistryError};
+use crate::error::RegistryError;
 use crate::reference::Tag;
 use crate::upstream::{self, Resource, UpstreamError};
 
 use super::pull::Pull;
 use super::reply::{set_header, Reply};
+use super::request::BadRequest;
 use super::Runtime;
 
 /// Largest `n` honoured on a tag list (distribution's CVE-2023-2253 lesson).
@@ -32,19 +33,16 @@ pub async fn tags<R: Runtime>(pull: Pull<'_, '_, R>) -> Result<Reply<R::Body>, R
     let request = &pull.cx.request;
     let n = match request.query_value("n") {
         None => None,
-        Some(v) => Some(v.parse::<usize>().ok().filter(|n| *n <= MAX_TAGS_PAGE).ok_or_else(|| {
-            RegistryError::new(
-                400,
-                ErrorCode::PaginationNumberInvalid,
-                format!("n must be a number from 0 to {MAX_TAGS_PAGE}"),
-            )
-        })?),
+        Some(v) => Some(
+            v.parse::<usize>()
+                .ok()
+                .filter(|n| *n <= MAX_TAGS_PAGE)
+                .ok_or(BadRequest::PageSize { max: MAX_TAGS_PAGE })?,
+        ),
     };
     let last = match request.query_value("last") {
         None => None,
-        Some(v) => {
-            Some(v.parse::<Tag>().map_err(|e| RegistryError::new(400, ErrorCode::Unsupported, format!("last: {e}")))?)
-        }
+        Some(v) => Some(v.parse::<Tag>().map_err(BadRequest::LastTag)?),
     };
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     if let Some(n) = n {

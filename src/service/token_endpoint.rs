@@ -7,15 +7,16 @@
 use serde::Serialize;
 
 use crate::access::{self, Credentials};
-use crate::error::{ErrorCode, RegistryError};
+use crate::error::RegistryError;
 use crate::scope;
 use crate::throttle::{self, Limit};
 use crate::time::format_rfc3339;
 use crate::token;
 
 use super::auth::{self, Refusal};
+use super::config::ConfigError;
 use super::reply::{set_header, Reply};
-use super::request::FormBody;
+use super::request::{BadRequest, FormBody};
 use super::{Ctx, Runtime};
 
 /// Largest `application/x-www-form-urlencoded` body read from a token POST.
@@ -29,9 +30,8 @@ struct TokenAnswer<'a> {
     issued_at: String,
 }
 
-/// A token request the client got wrong (containerd falls back to GET on 400).
 fn bad_request(message: impl Into<String>) -> RegistryError {
-    RegistryError::new(400, ErrorCode::Unsupported, message)
+    BadRequest::TokenRequest(message.into()).into()
 }
 
 pub async fn token<R: Runtime, B>(cx: &Ctx<'_, R>) -> Result<Reply<B>, RegistryError> {
@@ -77,18 +77,13 @@ pub async fn token<R: Runtime, B>(cx: &Ctx<'_, R>) -> Result<Reply<B>, RegistryE
         let retry_after = throttle::window_remaining(cx.now);
         return Err(Refusal::TokenLimit { customer: claims.customer.clone(), retry_after }.into());
     }
-    let requested =
-        scope::parse_all(scopes.iter().map(String::as_str)).map_err(|e| bad_request(format!("invalid scope: {e}")))?;
+    let requested = scope::parse_all(scopes.iter().map(String::as_str)).map_err(BadRequest::Scope)?;
     let app = cx.config().app(&claims.app).await?;
     let granted = access::grant(&claims, &requested, &binding, app.as_deref());
     let keys = cx.config().signing_keys().await?;
-    let signer = keys.signer().ok_or_else(|| {
-        RegistryError::new(
-            503,
-            ErrorCode::Unavailable,
-            "this registry has no active signing key; the vendor must run `pullgate key rotate`",
-        )
-    })?;
+    let signer = keys
+        .signer()
+        .ok_or(ConfigError::NotConfigured("no active signing key: the vendor must run `pullgate key rotate`"))?;
     // A token never outlives its license, and lives at least a minute (clients refuse less).
     let ttl = cx.settings.token_ttl.min(claims.expires_at.saturating_sub(cx.now)).max(token::MIN_TTL_SECONDS);
     let bearer = token::issue(
