@@ -19,11 +19,9 @@ use super::Ctx;
 use crate::cli::PullCheckArgs;
 use crate::failure::{Exit, Failure, Outcome};
 
-/// Every manifest type a modern client accepts.
-const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
-application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
-const MAX_MANIFEST: usize = 4 * 1024 * 1024;
-const MAX_SMALL: usize = 64 * 1024;
+use pullgate::upstream::{DEFAULT_MANIFEST_ACCEPT as ACCEPT, MAX_MANIFEST_BYTES, MAX_SMALL_BODY as MAX_SMALL};
+
+const MAX_MANIFEST: usize = MAX_MANIFEST_BYTES as usize;
 const MAX_REDIRECTS: usize = 5;
 
 /// `host[:port]/name[:tag][@digest]`, split.
@@ -388,7 +386,7 @@ fn token_url(base: &str, realm: &str, service: Option<&str>, name: &str) -> Opti
         if let Some(s) = service {
             q.append_pair("service", s);
         }
-        q.append_pair("scope", &format!("repository:{name}:pull"));
+        q.append_pair("scope", &pullgate::scope::Scope::repository(name, &["pull"]).to_string());
     }
     Some(url.to_string())
 }
