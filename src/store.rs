@@ -288,6 +288,22 @@ pub struct LicenseRecord {
     pub kid: String,
 }
 
+impl LicenseRecord {
+    /// The record of a license just signed by key `kid`.
+    pub fn issued(claims: &crate::license::Claims, kid: &str) -> Self {
+        LicenseRecord {
+            v: SCHEMA_VERSION,
+            id: claims.id.clone(),
+            app: claims.app.clone(),
+            customer: claims.customer.clone(),
+            issued_at: claims.issued_at,
+            expires_at: claims.expires_at,
+            images: claims.images.clone(),
+            kid: kid.to_string(),
+        }
+    }
+}
+
 /// `revoked:<id>`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevocationRecord {

@@ -53,16 +53,7 @@ fn issue(ctx: &Ctx, app: &str, customer: &str, expires: &str, images: &[String])
         images: images.clone(),
     };
     let license = lic::issue(&claims, signer);
-    let record = LicenseRecord {
-        v: SCHEMA_VERSION,
-        id: id.clone(),
-        app: slug.clone(),
-        customer: customer.clone(),
-        issued_at: ctx.now,
-        expires_at,
-        images: images.clone(),
-        kid: signer.kid.clone(),
-    };
+    let record = LicenseRecord::issued(&claims, &signer.kid);
     kv.put_many(&[(store::license_key(&id), kv::encode(&record)?)])?;
     if !ctx.out.json {
         ctx.out.note(format!(

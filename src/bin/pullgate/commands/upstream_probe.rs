@@ -284,7 +284,7 @@ fn check(
     let transport = BlockingTransport { agent: http::agent() };
     let cache = TokenCache::default();
     let up = Upstream { app, record, secret, allow_insecure: record.insecure };
-    let scope = pullgate::scope::Scope::repository(&repo, &["pull"]).to_string();
+    let scope = pullgate::scope::Scope::repository(repo, &["pull"]).to_string();
     let base = format!("{}/v2/{repo}", record.api_base());
 
     let manifest = |reference: &str| -> Result<(Head, Vec<u8>), Diagnosis> {
