@@ -207,7 +207,8 @@ fn failed_sign_ins_are_limited_per_address() {
     let with =
         |ip: &str, license: &str| get(&url, &[("authorization", &basic_auth("c", license)), ("cf-connecting-ip", ip)]);
     // Forged sign-ins from `ip` until the limit answers; then, while blocked, a good license
-    // from `blocked_too` waits as well, and one from `free` does not.
+    // from `blocked_too` (the same address, or the same /64) still signs in while a forged one
+    // from there is refused at once; `free` is not affected at all.
     let burst = |ip: &str, blocked_too: &str, free: &str| {
         // The windows are aligned to the clock: twice the limit plus two attempts must cross
         // it once whatever second the burst starts at.
@@ -225,6 +226,8 @@ fn failed_sign_ins_are_limited_per_address() {
         assert!(limited.text().contains("last refusal"), "{}", limited.text());
         assert!(refused >= SIGN_IN_FAILURES_PER_MINUTE / 2, "{ip}: limited after only {refused} failures");
         let r = with(blocked_too, &license);
+        assert_eq!(r.status, 200, "{blocked_too}: a valid license was refused for others' failures: {}", r.text());
+        let r = with(blocked_too, &forged);
         if at.elapsed().as_secs() + 1 < retry_after {
             assert_too_many(&r, "too many failed sign-ins");
         }
