@@ -535,12 +535,28 @@ fn skopeo_shows_the_customer_why_a_license_is_refused() {
 fn upstream_failures_are_named_not_disguised() {
     let d = demo();
     let base = &d.dev.url;
-    // The vendor's credential is wrong: 502 naming the upstream, never 401.
+    // The vendor's credential is wrong: a 403 naming the vendor's registry (clients print a 4xx's
+    // message, never a 5xx's), never 401 (which would send the customer back to `docker login`).
     let name = d.name("badcreds", "demo/hello");
     let r = get(&format!("{base}/v2/{name}/manifests/1.0"), &[("authorization", &d.bearer(&[&name]))]);
-    assert_eq!(r.status, 502, "{}", r.text());
-    assert!(error_message(&r).contains("rejected the vendor's credentials"), "{}", error_message(&r));
+    assert_error(&r, 403, "DENIED");
+    assert!(error_message(&r).contains("refused pullgate's credential"), "{}", error_message(&r));
+    assert!(error_message(&r).contains("contact the vendor"), "{}", error_message(&r));
     assert!(!r.text().contains(&d.dev.basic_password()));
+    // What skopeo shows the customer.
+    let dir = temp_dir("badcreds");
+    let creds = format!("x:{}", d.license);
+    let (ok, text) = skopeo_try(&[
+        "copy",
+        "--quiet",
+        "--src-tls-verify=false",
+        "--src-creds",
+        &creds,
+        &format!("docker://{}/{name}:1.0", d.dev.authority),
+        &format!("oci:{}:x", dir.display()),
+    ]);
+    assert!(!ok, "a pull through a refused vendor credential succeeded");
+    assert!(text.contains("refused pullgate's credential") && text.contains("contact the vendor"), "{text}");
     // Rate limited upstream: 429 with its Retry-After.
     let name = d.name("faults", "ratelimited/app");
     let r = get(&format!("{base}/v2/{name}/manifests/1.0"), &[("authorization", &d.bearer(&[&name]))]);
