@@ -84,7 +84,7 @@ pub async fn check_license<R: Runtime>(
 /// 429 (keeping the reason), and the address is remembered until the window ends so later
 /// failures are answered without asking the limiter. Only failures ever reach this.
 pub async fn failed_sign_in<R: Runtime>(cx: &Ctx<'_, R>, refusal: Refusal) -> Refusal {
-    let Some(key) = throttle::address_key(cx.client_ip.as_deref()) else { return refusal };
+    let Some(key) = throttle::address_key(cx.request.client_ip.as_deref()) else { return refusal };
     if let Some(left) = cx.isolate.blocked.borrow().blocked_for(&key, cx.now) {
         return Refusal::SignInLimit { last: Box::new(refusal), retry_after: left };
     }

@@ -74,7 +74,6 @@ pub struct Ctx<'a, R: Runtime> {
     pub now: i64,
     pub origin: Origin,
     pub request: Incoming,
-    pub client_ip: Option<String>,
     caller: RefCell<Option<Caller>>,
 }
 
@@ -119,7 +118,6 @@ pub async fn handle<R: Runtime>(rt: &R, isolate: &Isolate, request: Incoming) ->
         isolate,
         now: rt.now(),
         origin,
-        client_ip: request.client_ip.clone(),
         request,
         settings,
         caller: RefCell::new(None),
