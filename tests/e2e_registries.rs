@@ -124,8 +124,9 @@ fn show(lines: &[&Value]) -> String {
 
 // ------------------------------------------------------------------ the admin CLI
 
-/// Runs the admin CLI against the local stack's KV; `stdin` carries secrets (never argv).
-fn cli(args: &[&str], stdin: Option<&str>) -> String {
+/// Runs the admin CLI against the local stack's KV, its writes held in `batch`; `stdin` carries
+/// secrets (never argv).
+fn cli(batch: &KvBatch, args: &[&str], stdin: Option<&str>) -> String {
     let dev = dev();
     let bin = std::env::var("PULLGATE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_pullgate").to_string());
     let mut cmd = Command::new(&bin);
@@ -143,6 +144,7 @@ fn cli(args: &[&str], stdin: Option<&str>) -> String {
     if unset("PULLGATE_WRANGLER_CONFIG") {
         cmd.env("PULLGATE_WRANGLER_CONFIG", Path::new(env!("CARGO_MANIFEST_DIR")).join("wrangler.toml"));
     }
+    batch.apply(&mut cmd);
     cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("running {bin}: {e}"));
@@ -196,8 +198,11 @@ fn unique(label: &str) -> String {
     format!("reg-{label}-{:x}", (nanos ^ ((std::process::id() as u64) << 40)) & 0xffff_ffff_ffff)
 }
 
+/// The app, its upstreams and a license, landed in KV together (one wrangler run, not one per command).
 fn create_app(label: &str, ups: Vec<Up>) -> App {
     let slug = unique(label);
+    let batch = KvBatch::begin(&local_store());
+    let cli = |args: &[&str], stdin: Option<&str>| cli(&batch, args, stdin);
     cli(&["app", "add", &slug, "--name", &format!("e2e registries {label}")], None);
     for up in ups {
         let mut args: Vec<String> =
@@ -245,6 +250,7 @@ fn create_app(label: &str, ups: Vec<Up>) -> App {
         .trim()
         .to_string();
     assert!(!license.is_empty() && !license.contains(char::is_whitespace), "license issue printed {license:?}");
+    batch.commit();
     App { slug, license }
 }
 
