@@ -69,16 +69,27 @@ impl Store {
 
     /// Lands the staged fixture in the store with one real bulk put; later commands read the mirror.
     fn land_fixture(&self) {
+        self.kv_mirror(&["flush", "--keep"]);
+        self.via.set(Via::Mirror);
+    }
+
+    /// From here on commands read a mirror of the store as it is now; each write is still one
+    /// real wrangler run, and snapshots still read the store itself.
+    fn read_from_mirror(&self) {
+        self.kv_mirror(&["mirror"]);
+        self.via.set(Via::Mirror);
+    }
+
+    fn kv_mirror(&self, args: &[&str]) {
         let out = Command::new("python3")
             .arg(kv_mirror())
-            .args(["flush", "--keep"])
+            .args(args)
             .arg(&self.kv)
             .env("PATH", path_with_node())
             .env("PULLGATE_WRANGLER_CONFIG", repo().join("wrangler.toml"))
             .output()
             .unwrap();
-        assert!(out.status.success(), "kv_mirror flush: {}", String::from_utf8_lossy(&out.stderr));
-        self.via.set(Via::Mirror);
+        assert!(out.status.success(), "kv_mirror {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// Every key and value, read with wrangler itself (list + bulk get).
@@ -212,6 +223,8 @@ fn every_command_round_trips_on_the_local_store() {
 
     s.ok(&["app", "add", "acme", "--name", "Acme Inc"], "");
     s.ok(&["domain", "add", "images.acme.com", "--app", "acme", "--cname-target", "pullgate.acme.workers.dev"], "");
+    // Those read the store with wrangler itself; the rest read a mirror of it and write through.
+    s.read_from_mirror();
     let pw = s.dir.join("pw");
     std::fs::write(&pw, format!("{SECRET_PASSWORD}\n")).unwrap();
     s.ok(

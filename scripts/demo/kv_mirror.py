@@ -20,6 +20,7 @@ with this script as its wrangler:
 
   kv_mirror.py flush DIR [--keep]   writes the whole mirror into DIR with one real bulk put, then
                                     removes the mirror unless --keep (the e2e suites keep it).
+  kv_mirror.py mirror DIR           starts a mirror of what DIR holds now (two real runs).
 
 The mirror is only right while every writer of the store goes through it: the edge never
 writes KV, and scripts/test gives the suites PULLGATE_WRANGLER. It implements exactly what the
@@ -271,6 +272,13 @@ def commit(args):
     os.unlink(args[1])
 
 
+def start_mirror(args):
+    if len(args) != 1:
+        fail("usage: kv_mirror.py mirror DIR")
+    mirror = Mirror(args[0])
+    mirror.save(import_store(mirror.store, default_config()))
+
+
 def flush(args):
     keep = "--keep" in args
     dirs = [a for a in args if a != "--keep"]
@@ -294,8 +302,10 @@ def main():
         flush(argv[1:])
     elif argv[:1] == ["commit"]:
         commit(argv[1:])
+    elif argv[:1] == ["mirror"]:
+        start_mirror(argv[1:])
     else:
-        fail("usage: kv_mirror.py kv ... | flush DIR [--keep] | commit DIR BATCH_FILE", 2)
+        fail("usage: kv_mirror.py kv ... | flush DIR [--keep] | commit DIR BATCH_FILE | mirror DIR", 2)
 
 
 if __name__ == "__main__":
