@@ -214,6 +214,9 @@ fn json(text: &str) -> Value {
 #[ignore = "needs wrangler; run by scripts/test"]
 fn every_command_round_trips_on_the_local_store() {
     let s = Store::new("round-trip");
+    // Every write is a real wrangler run and the snapshots below read the store with wrangler;
+    // reads come from the mirror (writes_are_seen_by_a_running_wrangler_dev reads for real).
+    s.read_from_mirror();
     let root_file = s.dir.join("root.hex");
     let init = s.run(&["key", "init", "--root-secret-out", root_file.to_str().unwrap()], "", &[]);
     assert_eq!(init.code, 0, "{}", init.stderr);
@@ -223,8 +226,6 @@ fn every_command_round_trips_on_the_local_store() {
 
     s.ok(&["app", "add", "acme", "--name", "Acme Inc"], "");
     s.ok(&["domain", "add", "images.acme.com", "--app", "acme", "--cname-target", "pullgate.acme.workers.dev"], "");
-    // Those read the store with wrangler itself; the rest read a mirror of it and write through.
-    s.read_from_mirror();
     let pw = s.dir.join("pw");
     std::fs::write(&pw, format!("{SECRET_PASSWORD}\n")).unwrap();
     s.ok(

@@ -20,7 +20,8 @@ with this script as its wrangler:
 
   kv_mirror.py flush DIR [--keep]   writes the whole mirror into DIR with one real bulk put, then
                                     removes the mirror unless --keep (the e2e suites keep it).
-  kv_mirror.py mirror DIR           starts a mirror of what DIR holds now (two real runs).
+  kv_mirror.py mirror DIR           starts a mirror of what DIR holds now (two real runs, none
+                                    for a new store).
 
 The mirror is only right while every writer of the store goes through it: the edge never
 writes KV, and scripts/test gives the suites PULLGATE_WRANGLER. It implements exactly what the
@@ -276,7 +277,8 @@ def start_mirror(args):
     if len(args) != 1:
         fail("usage: kv_mirror.py mirror DIR")
     mirror = Mirror(args[0])
-    mirror.save(import_store(mirror.store, default_config()))
+    has_data = os.path.isdir(os.path.join(mirror.store, "v3"))
+    mirror.save(import_store(mirror.store, default_config()) if has_data else {})
 
 
 def flush(args):
