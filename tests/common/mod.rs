@@ -421,17 +421,23 @@ impl KvBatch {
     }
 }
 
-/// Runs `f` while no admin-CLI write through the mirror can touch `store` (e.g. to copy it).
-pub fn with_store_quiet<T>(store: &Path, f: impl FnOnce() -> T) -> T {
+/// An exclusive `flock` on `path` (created if missing), held until the file is dropped.
+pub fn hold_lock(path: &Path) -> std::fs::File {
     use std::os::fd::AsRawFd as _;
-    let lock = std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(store.join("pullgate-mirror.json.lock"))
-        .expect("the mirror's lock file");
-    // SAFETY: flock on a descriptor this function owns; the lock ends when `lock` is dropped.
-    let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
-    assert_eq!(rc, 0, "flock: {}", std::io::Error::last_os_error());
+        .open(path)
+        .unwrap_or_else(|e| panic!("lock file {}: {e}", path.display()));
+    // SAFETY: flock on a descriptor the returned file owns; the lock ends when it is closed.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(rc, 0, "flock {}: {}", path.display(), std::io::Error::last_os_error());
+    file
+}
+
+/// Runs `f` while no admin-CLI write through the mirror can touch `store` (e.g. to copy it).
+pub fn with_store_quiet<T>(store: &Path, f: impl FnOnce() -> T) -> T {
+    let lock = hold_lock(&store.join("pullgate-mirror.json.lock"));
     let result = f();
     drop(lock);
     result
