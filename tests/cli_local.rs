@@ -3,6 +3,7 @@
 //! trust the code under test. Each wrangler run costs 1–3 s, hence `#[ignore]`: scripts/test runs
 //! these with `--ignored` once the npm tooling is installed (the stand-in wrangler test runs always).
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -34,13 +35,55 @@ struct Store {
     dir: PathBuf,
     kv: PathBuf,
     _removed_on_drop: tempfile::TempDir,
+    via: Cell<Via>,
+}
+
+/// What the CLI runs as its wrangler. A fixture of many commands costs a wrangler run per read
+/// and write; scripts/demo/kv_mirror.py stages them and lands them with one bulk put.
+#[derive(Clone, Copy, PartialEq)]
+enum Via {
+    /// The real wrangler, for the commands under test.
+    Wrangler,
+    /// Writes staged in the mirror only (a fixture), until `land_fixture`.
+    Staged,
+    /// Reads from the mirror, each write one real bulk run (the store stays the truth).
+    Mirror,
+}
+
+fn kv_mirror() -> PathBuf {
+    repo().join("scripts/demo/kv_mirror.py")
 }
 
 impl Store {
     fn new(label: &str) -> Store {
         let tmp = temp_dir(label);
         let dir = tmp.path().to_path_buf();
-        Store { kv: dir.join("kv"), dir, _removed_on_drop: tmp }
+        Store { kv: dir.join("kv"), dir, via: Cell::new(Via::Wrangler), _removed_on_drop: tmp }
+    }
+
+    /// Lands the staged fixture in the store with one real bulk put; later commands read the mirror.
+    fn land_fixture(&self) {
+        self.kv_mirror(&["flush", "--keep"]);
+        self.via.set(Via::Mirror);
+    }
+
+    /// From here on commands read a mirror of the store as it is now; each write is still one
+    /// real wrangler run, and snapshots still read the store itself.
+    fn read_from_mirror(&self) {
+        self.kv_mirror(&["mirror"]);
+        self.via.set(Via::Mirror);
+    }
+
+    fn kv_mirror(&self, args: &[&str]) {
+        let out = Command::new("python3")
+            .arg(kv_mirror())
+            .args(args)
+            .arg(&self.kv)
+            .env("PATH", path_with_node())
+            .env("PULLGATE_WRANGLER_CONFIG", repo().join("wrangler.toml"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "kv_mirror {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// Every key and value, read with wrangler itself (list + bulk get).
@@ -85,6 +128,7 @@ impl Store {
             .env_remove("PULLGATE_ROOT_SECRET_FILE")
             .env_remove("PULLGATE_CNAME_TARGET")
             .env_remove("PULLGATE_WRANGLER")
+            .env_remove("PULLGATE_KV_MIRROR")
             .env("PULLGATE_BACKEND", "local")
             .env("PULLGATE_LOCAL_STATE", &self.kv)
             .env("PULLGATE_WRANGLER_CONFIG", repo().join("wrangler.toml"))
@@ -92,6 +136,12 @@ impl Store {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if self.via.get() != Via::Wrangler {
+            cmd.env("PULLGATE_WRANGLER", kv_mirror());
+        }
+        if self.via.get() == Via::Staged {
+            cmd.env("PULLGATE_KV_MIRROR", "stage");
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -162,6 +212,9 @@ fn json(text: &str) -> Value {
 #[ignore = "needs wrangler; run by scripts/test"]
 fn every_command_round_trips_on_the_local_store() {
     let s = Store::new("round-trip");
+    // Every write is a real wrangler run and the snapshots below read the store with wrangler;
+    // reads come from the mirror (writes_are_seen_by_a_running_wrangler_dev reads for real).
+    s.read_from_mirror();
     let root_file = s.dir.join("root.hex");
     let init = s.run(&["key", "init", "--root-secret-out", root_file.to_str().unwrap()], "", &[]);
     assert_eq!(init.code, 0, "{}", init.stderr);
@@ -244,6 +297,7 @@ fn every_command_round_trips_on_the_local_store() {
 #[ignore = "needs wrangler; run by scripts/test"]
 fn bad_input_to_every_command_leaves_the_store_unchanged() {
     let s = Store::new("bad-input");
+    s.via.set(Via::Staged);
     let root_file = s.dir.join("root.hex");
     assert_eq!(s.run(&["key", "init", "--root-secret-out", root_file.to_str().unwrap()], "", &[]).code, 0);
     s.ok(&["app", "add", "acme"], "");
@@ -251,6 +305,8 @@ fn bad_input_to_every_command_leaves_the_store_unchanged() {
     s.ok(&["domain", "add", "images.acme.com", "--app", "acme"], "");
     s.ok(&["upstream", "add", "ghcr.io", "--app", "acme"], "");
     let license = s.ok(&["license", "issue", "--app", "acme", "--customer", "Globex", "--expires", "30d"], "");
+    s.land_fixture();
+    // Read with wrangler itself: a case that wrongly writes goes through the mirror to the store.
     let before = s.snapshot();
 
     let cases: &[(&[&str], &str, i32, &str)] = &[
@@ -415,8 +471,14 @@ fn writes_are_seen_by_a_running_wrangler_dev() {
          kv_namespaces = [{ binding = \"PULLGATE_KV\", id = \"00000000000000000000000000000000\" }]\n",
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let inspector = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Beside the e2e stack's ports when scripts/test runs it (base+32..+35; tests/e2e_admin.rs has
+    // +30, +31 and +36..+39), so two checkouts testing at once do not meet; else any free ports.
+    let (port, inspector) = if std::env::var("PULLGATE_PORT_BASE").is_ok() {
+        (common::free_port(32..34), common::free_port(34..36))
+    } else {
+        let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        (free(), free())
+    };
     let log = std::fs::File::create(s.dir.join("dev.log")).unwrap();
     let child = Command::new(wrangler_bin())
         .args(["dev", "-c"])

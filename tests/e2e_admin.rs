@@ -294,8 +294,9 @@ impl Edge {
     fn start(kv: &std::path::Path, env_file: &std::path::Path, log: &std::path::Path) -> Edge {
         use std::os::unix::process::CommandExt;
         let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let base: u16 = env("PULLGATE_PORT_BASE").parse().expect("PULLGATE_PORT_BASE");
-        let (port, inspector) = (base + 30, base + 31);
+        // Port base+30..+31, inspector +36..+39, whichever is free (cli_local.rs's probe edge: +32..+35).
+        let port = free_port(30..32);
+        let inspector = free_port(36..40);
         let bin = repo.join("node_modules/.bin");
         let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
         let log = std::fs::File::create(log).expect("edge log");
@@ -369,8 +370,8 @@ fn the_root_secret_rotates_without_a_failed_pull() {
     let dir = temp_dir("root-rotation");
     let kv = dir.join("kv");
     // Only the KV store: the running edge may be writing its other simulators' databases (rate
-    // limiter counters), and a copy taken mid-write would not open. Nothing writes KV meanwhile.
-    copy_dir(&d.state.join("kv/v3/kv"), &kv.join("v3/kv"));
+    // limiter counters), and a copy taken mid-write would not open. The suites' CLI writes wait.
+    with_store_quiet(&d.state.join("kv"), || copy_dir(&d.state.join("kv/v3/kv"), &kv.join("v3/kv")));
     let old_file = env("PULLGATE_ROOT_SECRET_FILE");
     let old =
         std::fs::read_to_string(&old_file).unwrap().trim().trim_start_matches("PULLGATE_ROOT_SECRET=").to_string();

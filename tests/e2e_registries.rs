@@ -6,22 +6,22 @@
 //! Each test makes its own app with the admin CLI (a fresh slug, so no isolate holds a stale
 //! record), pulls with skopeo or raw HTTP, and reads the stand-ins' request log
 //! (`$PULLGATE_STATE/logs/standins.log`) to prove which credentials went where. The stand-ins'
-//! faults and log are shared, so the tests of this file run one at a time (`serial()`).
+//! faults and log are shared, so the tests of this file use them one at a time (`serial()`).
 
 mod common;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
 use serde_json::Value;
 
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+/// Held while a test uses the stand-ins (faults, log), across processes (nextest runs each
+/// test in its own); taken after the test's app is in KV, so that part overlaps other tests.
+fn serial(dev: &Dev) -> std::fs::File {
+    hold_lock(&dev.state.join("standins/serial.lock"))
 }
 
 // ------------------------------------------------------------------ the stand-ins
@@ -124,8 +124,9 @@ fn show(lines: &[&Value]) -> String {
 
 // ------------------------------------------------------------------ the admin CLI
 
-/// Runs the admin CLI against the local stack's KV; `stdin` carries secrets (never argv).
-fn cli(args: &[&str], stdin: Option<&str>) -> String {
+/// Runs the admin CLI against the local stack's KV, its writes held in `batch`; `stdin` carries
+/// secrets (never argv).
+fn cli(batch: &KvBatch, args: &[&str], stdin: Option<&str>) -> String {
     let dev = dev();
     let bin = std::env::var("PULLGATE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_pullgate").to_string());
     let mut cmd = Command::new(&bin);
@@ -143,6 +144,7 @@ fn cli(args: &[&str], stdin: Option<&str>) -> String {
     if unset("PULLGATE_WRANGLER_CONFIG") {
         cmd.env("PULLGATE_WRANGLER_CONFIG", Path::new(env!("CARGO_MANIFEST_DIR")).join("wrangler.toml"));
     }
+    batch.apply(&mut cmd);
     cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("running {bin}: {e}"));
@@ -200,8 +202,11 @@ fn unique(label: &str) -> String {
     format!("reg-{label}-{:x}", (nanos ^ ((std::process::id() as u64) << 40)) & 0xffff_ffff_ffff)
 }
 
+/// The app, its upstreams and a license, landed in KV together (one wrangler run, not one per command).
 fn create_app(label: &str, ups: Vec<Up>) -> App {
     let slug = unique(label);
+    let batch = KvBatch::begin(&local_store());
+    let cli = |args: &[&str], stdin: Option<&str>| cli(&batch, args, stdin);
     cli(&["app", "add", &slug, "--name", &format!("e2e registries {label}")], None);
     for up in ups {
         let mut args: Vec<String> =
@@ -249,6 +254,7 @@ fn create_app(label: &str, ups: Vec<Up>) -> App {
         .trim()
         .to_string();
     assert!(!license.is_empty() && !license.contains(char::is_whitespace), "license issue printed {license:?}");
+    batch.commit();
     App { slug, license }
 }
 
@@ -381,11 +387,11 @@ fn standin_sigv4_verifier_agrees_with_the_aws_test_suite() {
 #[test]
 #[ignore = "needs scripts/dev --background; run by scripts/test"]
 fn ecr_sigv4_token_serves_many_pulls_as_aws_basic() {
-    let _serial = serial();
     let dev = dev();
     let st = standins(&dev);
-    let _reset = ResetFaults(&st);
     let app = create_app("ecr", vec![st.ecr("ecr")]);
+    let _serial = serial(&dev);
+    let _reset = ResetFaults(&st);
     let key_id = st.cred("ecr", "access_key_id");
 
     let mark = st.mark();
@@ -448,11 +454,11 @@ fn ecr_sigv4_token_serves_many_pulls_as_aws_basic() {
 #[test]
 #[ignore = "needs scripts/dev --background; run by scripts/test"]
 fn ecr_token_expiring_mid_pull_is_renewed_exactly_once() {
-    let _serial = serial();
     let dev = dev();
     let st = standins(&dev);
-    let _reset = ResetFaults(&st);
     let app = create_app("ecr-exp", vec![st.ecr("ecr")]);
+    let _serial = serial(&dev);
+    let _reset = ResetFaults(&st);
 
     let mark = st.mark();
     pull(&dev, &app, "ecr", "demo/hello", &dev.image("demo/hello", "1.0"));
@@ -496,13 +502,13 @@ fn ecr_token_expiring_mid_pull_is_renewed_exactly_once() {
 #[test]
 #[ignore = "needs scripts/dev --background; run by scripts/test"]
 fn gcr_json_key_and_oauth_token_at_the_realm_and_relative_download_locations() {
-    let _serial = serial();
     let dev = dev();
     let st = standins(&dev);
-    let _reset = ResetFaults(&st);
     let token_file = secret_file(&st.cred("gcr", "oauth2_token"));
     let oauth = Up { endpoint: st.localhost_url("gcr"), alias: "gar", cred: Cred::GcrTokenFile(token_file) };
     let app = create_app("gcr", vec![st.gcr("gcr"), oauth]);
+    let _serial = serial(&dev);
+    let _reset = ResetFaults(&st);
     let hello = dev.image("demo/hello", "1.0");
     let multi = dev.image("demo/multi", "1.0");
 
@@ -563,11 +569,11 @@ fn gcr_json_key_and_oauth_token_at_the_realm_and_relative_download_locations() {
 #[test]
 #[ignore = "needs scripts/dev --background; run by scripts/test"]
 fn dockerhub_official_images_use_library_and_the_realm_on_another_host() {
-    let _serial = serial();
     let dev = dev();
     let st = standins(&dev);
-    let _reset = ResetFaults(&st);
     let app = create_app("hub", vec![st.dockerhub("hub")]);
+    let _serial = serial(&dev);
+    let _reset = ResetFaults(&st);
     let user = st.cred("dockerhub", "username");
     let auth_port =
         st.doc["flavors"]["dockerhub"]["auth_url"].as_str().unwrap().rsplit(':').next().unwrap().to_string();
@@ -616,11 +622,11 @@ fn dockerhub_official_images_use_library_and_the_realm_on_another_host() {
 #[test]
 #[ignore = "needs scripts/dev --background; run by scripts/test"]
 fn ghcr_personal_access_token_goes_to_the_realm_only() {
-    let _serial = serial();
     let dev = dev();
     let st = standins(&dev);
-    let _reset = ResetFaults(&st);
     let app = create_app("ghcr", vec![st.ghcr("ghcr")]);
+    let _serial = serial(&dev);
+    let _reset = ResetFaults(&st);
     let user = st.cred("ghcr", "username");
 
     let mark = st.mark();
@@ -657,11 +663,11 @@ fn ghcr_personal_access_token_goes_to_the_realm_only() {
 #[test]
 #[ignore = "needs scripts/dev --background; run by scripts/test"]
 fn artifactory_basic_only_with_blobs_streamed_through_the_edge() {
-    let _serial = serial();
     let dev = dev();
     let st = standins(&dev);
-    let _reset = ResetFaults(&st);
     let app = create_app("art", vec![st.artifactory("art")]);
+    let _serial = serial(&dev);
+    let _reset = ResetFaults(&st);
     let user = st.cred("artifactory", "username");
     let big = dev.image("demo/big", "1.0");
 
@@ -706,11 +712,11 @@ fn artifactory_basic_only_with_blobs_streamed_through_the_edge() {
 #[test]
 #[ignore = "needs scripts/dev --background; run by scripts/test"]
 fn anonymous_bearer_realm_gives_tokens_without_credentials() {
-    let _serial = serial();
     let dev = dev();
     let st = standins(&dev);
-    let _reset = ResetFaults(&st);
     let app = create_app("anon", vec![st.anonymous("pub")]);
+    let _serial = serial(&dev);
+    let _reset = ResetFaults(&st);
 
     let mark = st.mark();
     pull(&dev, &app, "pub", "demo/hello", &dev.image("demo/hello", "2.0"));
@@ -737,10 +743,8 @@ fn anonymous_bearer_realm_gives_tokens_without_credentials() {
 #[test]
 #[ignore = "needs scripts/dev --background; run by scripts/test"]
 fn rejected_credentials_are_403_naming_the_registry_and_the_fix() {
-    let _serial = serial();
     let dev = dev();
     let st = standins(&dev);
-    let _reset = ResetFaults(&st);
     let mut bad_key: Value =
         serde_json::from_str(&std::fs::read_to_string(st.doc["gcr_json_key"].as_str().unwrap()).unwrap()).unwrap();
     bad_key["private_key"] = "-----BEGIN PRIVATE KEY-----\nbm90IHRoZSBrZXk=\n-----END PRIVATE KEY-----\n".into();
@@ -770,6 +774,8 @@ fn rejected_credentials_are_403_naming_the_registry_and_the_fix() {
             wrong("artifactory", "basic", "art-bad"),
         ],
     );
+    let _serial = serial(&dev);
+    let _reset = ResetFaults(&st);
 
     let cases = [
         ("ecr-bad", "ECR ecr-bad", "ecr:GetAuthorizationToken"),
@@ -841,11 +847,11 @@ fn rejected_credentials_are_403_naming_the_registry_and_the_fix() {
 #[test]
 #[ignore = "needs scripts/dev --background; run by scripts/test"]
 fn token_realm_on_a_foreign_domain_gets_nothing() {
-    let _serial = serial();
     let dev = dev();
     let st = standins(&dev);
-    let _reset = ResetFaults(&st);
     let app = create_app("foreign", vec![st.ghcr("ghcr"), st.gcr("gcr"), st.dockerhub("hub"), st.anonymous("pub")]);
+    let _serial = serial(&dev);
+    let _reset = ResetFaults(&st);
     let flavors = [("ghcr", "ghcr"), ("gcr", "gcr"), ("dockerhub", "hub"), ("anonymous", "pub")];
     for (flavor, _) in flavors {
         st.control(flavor, "foreign-realm", "");
@@ -873,11 +879,11 @@ fn token_realm_on_a_foreign_domain_gets_nothing() {
 #[test]
 #[ignore = "needs scripts/dev --background; run by scripts/test"]
 fn a_refused_foreign_challenge_is_not_remembered_once_the_upstream_recovers() {
-    let _serial = serial();
     let dev = dev();
     let st = standins(&dev);
-    let reset = ResetFaults(&st);
     let app = create_app("recover", vec![st.ghcr("ghcr"), st.anonymous("pub")]);
+    let _serial = serial(&dev);
+    let reset = ResetFaults(&st);
     st.control("ghcr", "foreign-realm", "");
     st.control("anonymous", "foreign-realm", "");
     for alias in ["ghcr", "pub"] {
@@ -907,10 +913,8 @@ fn a_refused_foreign_challenge_is_not_remembered_once_the_upstream_recovers() {
 #[test]
 #[ignore = "needs scripts/dev --background; run by scripts/test"]
 fn rate_limits_are_429_toomanyrequests_with_retry_after() {
-    let _serial = serial();
     let dev = dev();
     let st = standins(&dev);
-    let _reset = ResetFaults(&st);
     let app = create_app(
         "ratelimit",
         vec![
@@ -922,6 +926,8 @@ fn rate_limits_are_429_toomanyrequests_with_retry_after() {
             st.anonymous("pub"),
         ],
     );
+    let _serial = serial(&dev);
+    let _reset = ResetFaults(&st);
     let flavors = [
         ("ecr", "ecr"),
         ("gcr", "gcr"),

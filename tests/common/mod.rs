@@ -366,3 +366,90 @@ impl Drop for ProcessGroup {
         }
     }
 }
+
+/// The local store the admin CLI writes for the e2e stack (`$PULLGATE_LOCAL_STATE`, else the state dir's `kv`).
+pub fn local_store() -> PathBuf {
+    std::env::var_os("PULLGATE_LOCAL_STATE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env("PULLGATE_STATE")).join("kv"))
+}
+
+/// True when scripts/test runs the CLI with scripts/demo/kv_mirror.py as its wrangler and the
+/// store has that mirror next to it.
+fn kv_mirrored(store: &Path) -> bool {
+    std::env::var("PULLGATE_WRANGLER").is_ok_and(|w| w.ends_with("kv_mirror.py"))
+        && store.join("pullgate-mirror.json").is_file()
+}
+
+/// Several admin-CLI writes of one test fixture held back and landed together with one real
+/// `wrangler kv bulk put` (1–3 s each) on `commit`. Without the mirror, each command writes
+/// the store itself, as it would anyway.
+pub struct KvBatch {
+    store: PathBuf,
+    file: Option<PathBuf>,
+}
+
+impl KvBatch {
+    pub fn begin(store: &Path) -> KvBatch {
+        let file = kv_mirrored(store).then(|| temp_dir("kv-batch").join("batch.json"));
+        KvBatch { store: store.to_path_buf(), file }
+    }
+
+    /// Points one CLI command at the batch.
+    pub fn apply(&self, cmd: &mut Command) {
+        if let Some(file) = &self.file {
+            cmd.env("PULLGATE_KV_MIRROR", format!("batch:{}", file.display()));
+        }
+    }
+
+    /// Writes the batch into the store; the edge sees it from here on.
+    pub fn commit(self) {
+        let Some(file) = &self.file else { return };
+        if !file.exists() {
+            return;
+        }
+        let script = std::env::var("PULLGATE_WRANGLER").expect("checked by begin");
+        let out =
+            Command::new("python3").arg(script).arg("commit").arg(&self.store).arg(file).output().expect("kv_mirror");
+        assert!(
+            out.status.success(),
+            "kv_mirror.py commit failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// An exclusive `flock` on `path` (created if missing), held until the file is dropped.
+pub fn hold_lock(path: &Path) -> std::fs::File {
+    use std::os::fd::AsRawFd as _;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("lock file {}: {e}", path.display()));
+    // SAFETY: flock on a descriptor the returned file owns; the lock ends when it is closed.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(rc, 0, "flock {}: {}", path.display(), std::io::Error::last_os_error());
+    file
+}
+
+/// Runs `f` while no admin-CLI write through the mirror can touch `store` (e.g. to copy it).
+pub fn with_store_quiet<T>(store: &Path, f: impl FnOnce() -> T) -> T {
+    let lock = hold_lock(&store.join("pullgate-mirror.json.lock"));
+    let result = f();
+    drop(lock);
+    result
+}
+
+/// The first port of `base + offsets` nothing listens on. The e2e ports sit in Linux's
+/// ephemeral range, so another process's random port (wrangler picks some) may hold one.
+pub fn free_port(offsets: std::ops::Range<u16>) -> u16 {
+    let base: u16 = env("PULLGATE_PORT_BASE").parse().expect("PULLGATE_PORT_BASE is a port number");
+    offsets
+        .clone()
+        .map(|o| base + o)
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .unwrap_or_else(|| panic!("no free port in {base}+{offsets:?}"))
+}
