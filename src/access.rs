@@ -193,7 +193,8 @@ pub fn grant(license: &license::Claims, scopes: &[Scope], host: &HostBinding, ap
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{BlobMode, CredentialRecord, UpstreamRecord};
+    use crate::store::{CredentialKind, UpstreamRecord};
+    use crate::test_support::{app_record, upstream_record};
 
     fn name(s: &str) -> Name {
         s.parse().unwrap()
@@ -266,23 +267,9 @@ mod tests {
     }
 
     fn app() -> AppRecord {
-        let up = |endpoint: &str, alias: Option<&str>, repos: &[&str]| UpstreamRecord {
-            endpoint: endpoint.into(),
-            alias: alias.map(Into::into),
-            repos: repos.iter().map(|r| r.to_string()).collect(),
-            credential: CredentialRecord::default(),
-            insecure: false,
-            auth_endpoint: None,
-            realm_hosts: vec![],
-        };
-        AppRecord {
-            v: 1,
-            slug: "acme".into(),
-            name: "Acme".into(),
-            blob_mode: BlobMode::Redirect,
-            created_at: 0,
-            upstreams: vec![up("https://ghcr.io", None, &["acme/*"]), up("https://registry-1.docker.io", None, &[])],
-        }
+        let ghcr =
+            UpstreamRecord { repos: vec!["acme/*".into()], ..upstream_record("https://ghcr.io", CredentialKind::None) };
+        app_record("acme", vec![ghcr, upstream_record("https://registry-1.docker.io", CredentialKind::None)])
     }
 
     fn lic(app: &str, images: &[&str]) -> license::Claims {

@@ -322,29 +322,20 @@ mod tests {
 
     fn upstream(endpoint: &str, alias: Option<&str>) -> UpstreamRecord {
         UpstreamRecord {
-            endpoint: endpoint.into(),
             alias: alias.map(Into::into),
-            repos: vec![],
-            credential: CredentialRecord::default(),
-            insecure: false,
-            auth_endpoint: None,
-            realm_hosts: vec![],
+            ..crate::test_support::upstream_record(endpoint, CredentialKind::None)
         }
     }
 
     fn app() -> AppRecord {
-        AppRecord {
-            v: 1,
-            slug: "acme".into(),
-            name: "Acme".into(),
-            blob_mode: BlobMode::Redirect,
-            created_at: 0,
-            upstreams: vec![
+        crate::test_support::app_record(
+            "acme",
+            vec![
                 upstream("https://ghcr.io", None),
                 upstream("http://127.0.0.1:5000", Some("local")),
                 upstream("https://registry-1.docker.io", None),
             ],
-        }
+        )
     }
 
     #[test]

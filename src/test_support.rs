@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use crate::store::{CredentialKind, CredentialRecord, Secret, UpstreamRecord};
+use crate::store::{AppRecord, BlobMode, CredentialKind, CredentialRecord, Secret, UpstreamRecord};
 use crate::upstream::{Head, Request, Transport, TransportError};
 
 /// The clock `Scripted` starts at (2027-01-15), far from any edge of i64 arithmetic.
@@ -154,6 +154,11 @@ pub(crate) fn upstream_record(endpoint: &str, kind: CredentialKind) -> UpstreamR
         auth_endpoint: None,
         realm_hosts: vec![],
     }
+}
+
+/// An app in redirect mode with these upstreams.
+pub(crate) fn app_record(slug: &str, upstreams: Vec<UpstreamRecord>) -> AppRecord {
+    AppRecord { v: 1, slug: slug.into(), name: slug.into(), blob_mode: BlobMode::Redirect, created_at: 0, upstreams }
 }
 
 /// The vendor's username and password; `BASIC_VENDOR` is its `Authorization` value.

@@ -113,15 +113,7 @@ pub async fn handle<R: Runtime>(rt: &R, isolate: &Isolate, request: Incoming) ->
     let reads_before = isolate.config.kv_reads();
     let route = route::parse(Method::parse(&request.method), &request.path);
     let described = settings.access_log.then(|| access_log::describe(route.as_ref().ok()));
-    let cx = Ctx {
-        rt,
-        isolate,
-        now: rt.now(),
-        origin,
-        request,
-        settings,
-        caller: RefCell::new(None),
-    };
+    let cx = Ctx { rt, isolate, now: rt.now(), origin, request, settings, caller: RefCell::new(None) };
     let mut logs = Vec::new();
     let (mut reply, error) = match dispatch(&cx, route).await {
         Ok(reply) => (reply, None),

@@ -360,6 +360,12 @@ mod tests {
         let persistent = |what: &str| {
             format!("the vendor's registry GHCR ghcr.io {what}; this is not a problem with your license or your client: contact the vendor")
         };
+        let misconfigured = |what: &str| {
+            format!(
+                "the vendor's upstream GHCR ghcr.io is configured with {what}; nothing was sent to it; \
+                 this is not a problem with your license or your client: contact the vendor"
+            )
+        };
         let transient = |what: &str| {
             format!("the vendor's registry GHCR ghcr.io {what}; retry later, and contact the vendor if it persists")
         };
@@ -395,28 +401,21 @@ mod tests {
                 403,
                 ErrorCode::Denied,
                 None,
-                "the vendor's upstream GHCR ghcr.io is configured with plain http, which this deployment refuses; \
-                 nothing was sent to it; this is not a problem with your license or your client: contact the vendor"
-                    .into(),
+                misconfigured("plain http, which this deployment refuses"),
             ),
             (
                 UpstreamError::LocalUpstream { upstream: up() },
                 403,
                 ErrorCode::Denied,
                 None,
-                "the vendor's upstream GHCR ghcr.io is configured with a loopback, private or IP address, which \
-                 this deployment refuses; nothing was sent to it; this is not a problem with your license or your \
-                 client: contact the vendor"
-                    .into(),
+                misconfigured("a loopback, private or IP address, which this deployment refuses"),
             ),
             (
                 UpstreamError::BadEndpoint { upstream: up() },
                 403,
                 ErrorCode::Denied,
                 None,
-                "the vendor's upstream GHCR ghcr.io is configured with an endpoint that is not a usable https URL; \
-                 nothing was sent to it; this is not a problem with your license or your client: contact the vendor"
-                    .into(),
+                misconfigured("an endpoint that is not a usable https URL"),
             ),
             (
                 UpstreamError::BadChallenge { upstream: up() },

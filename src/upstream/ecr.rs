@@ -140,6 +140,15 @@ mod tests {
         )
     }
 
+    /// AWS keys for eu-west-1 (the stand-in checks only the signature's shape).
+    fn aws_keys(secret_access_key: &str) -> Secret {
+        Secret::Aws {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: secret_access_key.into(),
+            region: "eu-west-1".into(),
+        }
+    }
+
     fn ecr_setup(api_calls: std::rc::Rc<Cell<i64>>, valid: std::rc::Rc<RefCell<String>>) -> Scripted {
         let v = valid.clone();
         Scripted::new()
@@ -171,11 +180,7 @@ mod tests {
         let valid = std::rc::Rc::new(RefCell::new("pw-1".to_string()));
         let t = ecr_setup(calls.clone(), valid.clone());
         let rec = upstream_record("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com", CredentialKind::Ecr);
-        let secret = Secret::Aws {
-            access_key_id: "AKIDEXAMPLE".into(),
-            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
-            region: "eu-west-1".into(),
-        };
+        let secret = aws_keys("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
         let up = Upstream { app: "acme", record: &rec, secret: Some(&secret), allow_insecure: false };
         let cache = TokenCache::default();
         let base = "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com";
@@ -198,11 +203,7 @@ mod tests {
         let valid = std::rc::Rc::new(RefCell::new("pw-1".to_string()));
         let t = ecr_setup(calls.clone(), valid.clone());
         let rec = upstream_record("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com", CredentialKind::Ecr);
-        let secret = Secret::Aws {
-            access_key_id: "AKIDEXAMPLE".into(),
-            secret_access_key: "s".into(),
-            region: "eu-west-1".into(),
-        };
+        let secret = aws_keys("s");
         let up = Upstream { app: "acme", record: &rec, secret: Some(&secret), allow_insecure: false };
         let cache = TokenCache::default();
         let base = "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com";
@@ -231,8 +232,7 @@ mod tests {
                 (400, vec![], r#"{"__type":"UnrecognizedClientException"}"#.into())
             });
         let rec = upstream_record("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com", CredentialKind::Ecr);
-        let secret =
-            Secret::Aws { access_key_id: "AKID".into(), secret_access_key: "s".into(), region: "eu-west-1".into() };
+        let secret = aws_keys("s");
         let up = Upstream { app: "acme", record: &rec, secret: Some(&secret), allow_insecure: false };
         let err = block_on(send(
             &t,
@@ -313,8 +313,7 @@ mod tests {
                 )
             });
         let rec = upstream_record("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com", CredentialKind::Ecr);
-        let secret =
-            Secret::Aws { access_key_id: "AKID".into(), secret_access_key: "s".into(), region: "eu-west-1".into() };
+        let secret = aws_keys("s");
         let up = Upstream { app: "acme", record: &rec, secret: Some(&secret), allow_insecure: false };
         let cache = TokenCache::default();
         let base = "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com";
