@@ -3,8 +3,9 @@
 //! is checked against the documented shape (paths, methods, bearer token, bodies), listing pages
 //! through cursors, and faults (429, 5xx, API errors) are injected on demand.
 
+mod stdin;
+
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -239,11 +240,7 @@ fn pullgate(api: &StandIn, args: &[&str], stdin: &str) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run pullgate");
-    // A command that refuses its arguments exits without reading stdin: a broken pipe then
-    // is the race between that exit and this write, not a failure.
-    if let Err(e) = child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing the command's stdin: {e}");
-    }
+    stdin::feed(&mut child, stdin);
     let out = child.wait_with_output().unwrap();
     Run {
         code: out.status.code().unwrap_or(-1),

@@ -3,9 +3,10 @@
 //! trust the code under test. Each wrangler run costs 1–3 s, hence `#[ignore]`: scripts/test runs
 //! these with `--ignored` once the npm tooling is installed (the stand-in wrangler test runs always).
 
+mod stdin;
+
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -146,11 +147,7 @@ impl Store {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().unwrap();
-        // A command that refuses its arguments exits without reading stdin: a broken pipe then
-        // is the race between that exit and this write, not a failure.
-        if let Err(e) = child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
-            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing the command's stdin: {e}");
-        }
+        stdin::feed(&mut child, stdin);
         let out = child.wait_with_output().unwrap();
         Run {
             code: out.status.code().unwrap_or(-1),

@@ -10,6 +10,8 @@
 
 mod common;
 
+mod stdin;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -149,11 +151,7 @@ fn cli(batch: &KvBatch, args: &[&str], stdin: Option<&str>) -> String {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("running {bin}: {e}"));
     if let Some(input) = stdin {
-        // A command that refuses its arguments exits without reading stdin: a broken pipe then
-        // is the race between that exit and this write, not a failure.
-        if let Err(e) = child.stdin.take().unwrap().write_all(input.as_bytes()) {
-            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing the CLI's stdin: {e}");
-        }
+        stdin::feed(&mut child, input);
     }
     let out = child.wait_with_output().expect("waiting for the CLI");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

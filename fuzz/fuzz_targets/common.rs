@@ -1,7 +1,9 @@
-//! Helpers shared by the fuzz targets: cutting one input into text fields, and a fixed keyset.
+//! Helpers shared by the fuzz targets: cutting one input into text fields, a fixed keyset, and
+//! an upstream record shaped by a flags byte.
 #![allow(dead_code)] // each target uses only some of these
 
 use pullgate::keys::{KeyState, SigningKey, SigningKeys};
+use pullgate::store::{CredentialKind, CredentialRecord, UpstreamRecord};
 
 /// A fixed "now" for targets that need a clock: 2027-01-15T08:00:00Z.
 pub const NOW: i64 = 1_800_000_000;
@@ -46,5 +48,21 @@ pub fn mutate(bytes: &mut Vec<u8>, ops: &[u8]) {
             }
             _ => {}
         }
+    }
+}
+
+/// An upstream at `endpoint`; `flags` bit 0 sets `insecure`, bit 2 makes it Docker Hub's kind.
+pub fn upstream(endpoint: &str, flags: u8, realm_hosts: Vec<String>) -> UpstreamRecord {
+    UpstreamRecord {
+        endpoint: endpoint.to_string(),
+        alias: None,
+        repos: vec![],
+        credential: CredentialRecord {
+            kind: if flags & 4 != 0 { CredentialKind::Dockerhub } else { CredentialKind::Basic },
+            ..CredentialRecord::default()
+        },
+        insecure: flags & 1 != 0,
+        auth_endpoint: None,
+        realm_hosts,
     }
 }

@@ -1,29 +1,17 @@
 //! Token-realm checks before credentials are sent (input: realm, upstream endpoint, a flags
-//! byte and a realm host the vendor listed, separated by 0xFF). A trusted realm is https (http only for local development), has no
-//! userinfo and a host.
+//! byte and a realm host the vendor listed, separated by 0xFF). A trusted realm is https (http
+//! only for local development), has no userinfo and a host.
 #![no_main]
 
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use pullgate::store::{CredentialKind, CredentialRecord, UpstreamRecord};
 use pullgate::upstream::{trusted_realm, Upstream};
 
 fuzz_target!(|data: &[u8]| {
     let f = common::fields(data, 4);
     let flags = f[2].bytes().next().unwrap_or(0);
-    let record = UpstreamRecord {
-        endpoint: f[1].clone(),
-        alias: None,
-        repos: vec![],
-        credential: CredentialRecord {
-            kind: if flags & 4 != 0 { CredentialKind::Dockerhub } else { CredentialKind::Basic },
-            ..CredentialRecord::default()
-        },
-        insecure: flags & 1 != 0,
-        auth_endpoint: None,
-        realm_hosts: if f[3].is_empty() { vec![] } else { vec![f[3].clone()] },
-    };
+    let record = common::upstream(&f[1], flags, if f[3].is_empty() { vec![] } else { vec![f[3].clone()] });
     let up = Upstream { app: "acme", record: &record, secret: None, allow_insecure: flags & 2 != 0 };
     let Ok(url) = trusted_realm(&f[0], &up) else { return };
     let insecure_ok = up.allow_insecure && record.insecure;

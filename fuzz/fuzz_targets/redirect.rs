@@ -6,24 +6,12 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use pullgate::store::{CredentialKind, CredentialRecord, UpstreamRecord};
 use pullgate::upstream::{redirect_target, Upstream};
 
 fuzz_target!(|data: &[u8]| {
     let f = common::fields(data, 4);
     let flags = f[3].bytes().next().unwrap_or(0);
-    let record = UpstreamRecord {
-        endpoint: f[2].clone(),
-        alias: None,
-        repos: vec![],
-        credential: CredentialRecord {
-            kind: if flags & 4 != 0 { CredentialKind::Dockerhub } else { CredentialKind::Basic },
-            ..CredentialRecord::default()
-        },
-        insecure: flags & 1 != 0,
-        auth_endpoint: None,
-        realm_hosts: vec![],
-    };
+    let record = common::upstream(&f[2], flags, vec![]);
     let up = Upstream { app: "acme", record: &record, secret: None, allow_insecure: flags & 2 != 0 };
     let Ok(target) = redirect_target(&f[0], &f[1], &up) else { return };
     assert!(!target.bytes().any(|b| b.is_ascii_control()), "{target:?}");
