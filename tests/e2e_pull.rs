@@ -582,13 +582,20 @@ fn warm_requests_read_no_kv() {
     let name = d.name("local", "demo/hello");
     let auth = d.bearer(&[&name]);
     let url = format!("{}/v2/{name}/manifests/1.0", d.dev.url);
-    let reads: Vec<Option<String>> = (0..3)
-        .map(|_| {
-            get(&url, &[("authorization", &auth), ("accept", ACCEPT_ALL)]).header("pullgate-kv-reads").map(String::from)
-        })
-        .collect();
+    // The e2e edge keeps records for CONFIG_CACHE_SECONDS=3, and tests running beside this one
+    // warm some of them earlier, so any one request may meet an entry that just expired; what
+    // must hold is that right after a request has warmed the isolate, pulls read nothing.
+    let mut reads: Vec<Option<String>> = Vec::new();
+    for _ in 0..5 {
+        let r = get(&url, &[("authorization", &auth), ("accept", ACCEPT_ALL)]);
+        assert_eq!(r.status, 200, "{}", r.text());
+        reads.push(r.header("pullgate-kv-reads").map(String::from));
+        if reads.len() >= 2 && reads.last() == Some(&Some("0".to_string())) {
+            break;
+        }
+    }
     assert!(reads.iter().all(Option::is_some), "DEBUG_HEADERS must be on for the e2e edge");
-    assert_eq!(reads[2].as_deref(), Some("0"), "a warm isolate re-read KV: {reads:?}");
+    assert_eq!(reads.last().cloned().flatten().as_deref(), Some("0"), "a warm isolate kept reading KV: {reads:?}");
 }
 
 #[test]
