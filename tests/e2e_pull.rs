@@ -457,6 +457,11 @@ fn every_refusal_has_its_status_code_and_touches_no_upstream() {
         assert_error(&request(method, &url, &[("authorization", &d.bearer(&[&name]))]), 405, "UNSUPPORTED");
     }
     assert_error(&get(&format!("{base}/nothing-here"), &[]), 404, "NAME_UNKNOWN");
+    // A multi-byte character right after /v2 once trapped the Worker (a 500, and the isolate's
+    // caches lost); /v2X was taken as /v2/.
+    assert_error(&get(&format!("{base}/v2%C3%A9"), &[]), 404, "NAME_UNKNOWN");
+    let smuggled = format!("{base}/v2X{}", url.trim_start_matches(&format!("{base}/v2/")));
+    assert_error(&get(&smuggled, &[("authorization", &d.bearer(&[&name]))]), 404, "NAME_UNKNOWN");
     // An unknown host says so at sign-in (a 401, which clients print), and nothing about what exists.
     let r = get(&format!("{base}/v2/"), &[("host", "unknown.example")]);
     assert_error(&r, 401, "UNAUTHORIZED");

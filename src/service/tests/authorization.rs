@@ -136,6 +136,11 @@ fn malformed_paths_are_refused_before_anything_else() {
         ("GET", "/v2/proxy/demo/local/demo/hello/blobs/sha256:abc", 400, "DIGEST_INVALID"),
         ("GET", "/v2/proxy/demo/local/demo/hello/nothing/here", 404, "NAME_UNKNOWN"),
         ("GET", "/v3/", 404, "NAME_UNKNOWN"),
+        // A multi-byte character right after /v2 once trapped the Worker; /v2X is not /v2/.
+        ("GET", "/v2%C3%A9", 404, "NAME_UNKNOWN"),
+        ("GET", "/v2\u{e9}/x/manifests/1", 404, "NAME_UNKNOWN"),
+        ("GET", "/v2Xproxy/demo/local/demo/hello/manifests/1.0", 404, "NAME_UNKNOWN"),
+        ("GET", "/v2/proxy/demo/local/demo/hello/manifests/1%", 400, "NAME_INVALID"),
         ("PUT", HELLO, 405, "UNSUPPORTED"),
         ("DELETE", HELLO, 405, "UNSUPPORTED"),
     ] {
