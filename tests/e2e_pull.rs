@@ -512,6 +512,29 @@ fn entitlements_and_license_state_are_enforced() {
 
 #[test]
 #[ignore = "needs scripts/dev --background; run by scripts/test"]
+fn token_forms_are_read_within_64_kib() {
+    let d = demo();
+    let url = format!("{}/v2/token", d.dev.url);
+    let form = |password: &str| {
+        format!("grant_type=password&username=x&password={password}&scope=repository:proxy/demo/local/demo/hello:pull")
+    };
+    let headers = [("content-type", "application/x-www-form-urlencoded")];
+    for framing in [Framing::Length, Framing::Chunked] {
+        let r = post(&url, &headers, form(&d.license).as_bytes(), framing);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(r.json()["access_token"].is_string());
+    }
+    // Over the bound: refused unread when announced, abandoned at the bound when chunked.
+    let padded = form(&d.license) + "&pad=" + &"x".repeat(70 * 1024);
+    for framing in [Framing::Length, Framing::Chunked] {
+        let r = post(&url, &headers, padded.as_bytes(), framing);
+        assert_error(&r, 400, "UNSUPPORTED");
+        assert_eq!(error_message(&r), "form body larger than 65536 bytes");
+    }
+}
+
+#[test]
+#[ignore = "needs scripts/dev --background; run by scripts/test"]
 fn skopeo_shows_the_customer_why_a_license_is_refused() {
     let d = demo();
     let dir = temp_dir("refused");

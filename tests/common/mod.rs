@@ -233,6 +233,23 @@ pub fn test_client_ip() -> String {
 
 /// One request; never follows redirects; 4xx/5xx are returned, not errors.
 pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Resp {
+    send(method, url, headers, None)
+}
+
+/// How a POST's body is framed.
+pub enum Framing {
+    /// With its `Content-Length`.
+    Length,
+    /// `Transfer-Encoding: chunked`, so the server learns the size only by reading.
+    Chunked,
+}
+
+/// A POST with a body (never follows redirects; 4xx/5xx are returned, not errors).
+pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8], framing: Framing) -> Resp {
+    send("POST", url, headers, Some((body, framing)))
+}
+
+fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<(&[u8], Framing)>) -> Resp {
     let mut req = agent().request(method, url);
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("cf-connecting-ip")) {
         req = req.set("cf-connecting-ip", &test_client_ip());
@@ -240,7 +257,12 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Resp {
     for (k, v) in headers {
         req = req.set(k, v);
     }
-    let resp = match req.call() {
+    let sent = match body {
+        None => req.call(),
+        Some((bytes, Framing::Length)) => req.send_bytes(bytes),
+        Some((bytes, Framing::Chunked)) => req.send(std::io::Cursor::new(bytes.to_vec())),
+    };
+    let resp = match sent {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,
         Err(e) => panic!("{method} {url}: {e}"),
