@@ -1,6 +1,15 @@
-//! Talking to a vendor's upstream registry, without doing I/O: authentication (anonymous, Basic,
-//! Bearer realm, ECR), the upstream token cache, realm and redirect checks, and what each upstream
-//! answer means for the client. The Worker and the admin CLI each drive it with a `Transport`.
+//! Talking to a vendor's upstream registry, without doing I/O. The Worker and the admin CLI each
+//! drive it with a `Transport`; each job has its file:
+//!
+//! ```text
+//! driver       send: authenticate as the challenge asks (anonymous, Basic, Bearer realm), retry once
+//! ecr          ECR's SigV4-signed GetAuthorizationToken
+//! token_cache  realm token answers, and the per-isolate token and challenge cache
+//! policy       the https rule for every request, trusted realms, safe redirect targets
+//! address      what is loopback, private or link-local (shared with the CLI)
+//! answers      UpstreamError, its messages, and the client's status per failure class
+//! tags         tag-list paging and Link rewriting
+//! ```
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -136,7 +145,9 @@ pub struct Upstream<'a> {
     pub app: &'a str,
     pub record: &'a UpstreamRecord,
     pub secret: Option<&'a Secret>,
-    /// Local development only: plain http and loopback realms/redirects are allowed.
+    /// The deployment allows insecure upstreams (`ALLOW_INSECURE_UPSTREAMS=true`, local
+    /// development): together with the record's `insecure` flag, and only then, every request,
+    /// realm and redirect may use plain http and loopback or private addresses.
     pub allow_insecure: bool,
 }
 
