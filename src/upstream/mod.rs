@@ -7,7 +7,7 @@
 //! token_cache  realm token answers, and the per-isolate token and challenge cache
 //! policy       the https rule for every request, trusted realms, safe redirect targets
 //! address      what is loopback, private or link-local (shared with the CLI)
-//! answers      UpstreamError, its messages, and the client's status per failure class
+//! answers      UpstreamError, its messages, classify (error.rs maps each class to a status)
 //! tags         tag-list paging and Link rewriting
 //! ```
 
