@@ -31,6 +31,9 @@ pub struct AccessRecord<'a> {
     /// without a length, and 0 for redirects: those bytes come from the upstream's CDN).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
+    /// The response carried the license-expiry `Warning` (the license is within its window).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub license_expiring: bool,
 }
 
 /// Action, image and reference of a parsed route.
@@ -135,6 +138,7 @@ mod tests {
             customer: Some("Globex \"Corp\"\nLtd"),
             license: Some("lic_000000000000000000000001"),
             bytes: Some(1234),
+            license_expiring: false,
         };
         let line = record.to_json();
         assert!(!line.contains('\n'), "{line}");
@@ -142,6 +146,7 @@ mod tests {
         assert_eq!(v["customer"], "Globex \"Corp\"\nLtd");
         assert_eq!(v["bytes"], 1234);
         assert!(v.get("error").is_none());
+        assert!(v.get("license_expiring").is_none(), "only a warned pull is marked");
         let refused = AccessRecord {
             status: 403,
             outcome: "refused",

@@ -84,6 +84,24 @@ impl From<EnvelopeError> for LicenseError {
     }
 }
 
+/// Default of `LICENSE_WARNING_DAYS`: how long before expiry pulls start carrying a warning.
+pub const DEFAULT_WARNING_DAYS: i64 = 14;
+
+/// The `Warning` header value for a license that expires within `window` seconds of `now`
+/// (`299 - "<text>"`, the form the distribution spec names for registry warnings), or `None`.
+/// One comparison when the license is far from expiry: this runs on every pull.
+pub fn expiry_warning(customer: &str, expires_at: i64, now: i64, window: i64) -> Option<String> {
+    if expires_at.saturating_sub(now) > window || now >= expires_at {
+        return None;
+    }
+    // A quoted-string may not hold `"` or `\`; the customer name is the vendor's free text.
+    let customer: String = customer.chars().filter(|c| !matches!(c, '"' | '\\') && !c.is_control()).collect();
+    Some(format!(
+        "299 - \"license for {customer} expires on {}; ask your vendor to renew it\"",
+        format_date(expires_at)
+    ))
+}
+
 /// Signs a license with `key` (the keyset's active key).
 pub fn issue(claims: &Claims, key: &SigningKey) -> String {
     envelope::seal(PREFIX, &key.kid, key.license_key(), claims)
@@ -175,6 +193,27 @@ mod tests {
         c.images = vec!["acme/*".into()];
         assert!(c.is_entitled("acme/app"));
         assert!(!c.is_entitled("other/app"));
+    }
+
+    #[test]
+    fn expiry_warning_appears_only_within_the_window() {
+        let day = 86_400;
+        let expires = 1_797_724_800; // 2026-12-20
+        let want = "299 - \"license for globex expires on 2026-12-20; ask your vendor to renew it\"";
+        for (now, window, warned) in [
+            (expires - 15 * day, 14 * day, false),
+            (expires - 14 * day - 1, 14 * day, false),
+            (expires - 14 * day, 14 * day, true),
+            (expires - 1, 14 * day, true),
+            (expires, 14 * day, false), // expired: refused, not warned
+            (expires - day, 0, false),  // window 0 turns warnings off
+            (i64::MIN, 14 * day, false),
+        ] {
+            let got = expiry_warning("globex", expires, now, window);
+            assert_eq!(got.as_deref(), warned.then_some(want), "now {now} window {window}");
+        }
+        let odd = expiry_warning("a \"b\\\n", expires, expires - 1, day).unwrap();
+        assert_eq!(odd, "299 - \"license for a b expires on 2026-12-20; ask your vendor to renew it\"");
     }
 
     #[test]

@@ -33,6 +33,10 @@ pub struct Claims {
     /// The license's entitlements, so a refusal can say "not in your license" without KV.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub img: Vec<String>,
+    /// The license's own expiry, so the edge can warn that it is near without a KV read.
+    /// Absent in tokens issued before it existed (they simply carry no warning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lxp: Option<i64>,
     pub iat: i64,
     pub nbf: i64,
     pub exp: i64,
@@ -118,6 +122,7 @@ mod tests {
             cus: "globex".into(),
             rep: vec!["local/acme/app".into()],
             img: vec![],
+            lxp: Some(now + 86_400),
             iat: now,
             nbf: now,
             exp: now + 300,
@@ -177,6 +182,20 @@ mod tests {
         assert_eq!(verify(&lic, &keys(), 0), Err(BearerError::Malformed));
         let relabelled = lic.replacen(crate::license::PREFIX, PREFIX, 1);
         assert!(verify(&relabelled, &keys(), 0).is_err());
+    }
+
+    /// A token signed before `lxp` existed still verifies, and reads as "no license expiry known".
+    #[test]
+    fn tokens_without_license_expiry_still_verify() {
+        let key = SigningKey::from_secret("k1", KeyState::Active, &[1; 32]);
+        let old = serde_json::json!({
+            "aud": "images.acme.test", "app": "acme", "lic": "lic_1", "cus": "globex",
+            "rep": ["local/acme/app"], "iat": 0, "nbf": 0, "exp": 300,
+        });
+        let token = crate::envelope::seal(PREFIX, "k1", key.bearer_key(), &old);
+        let claims = verify(&token, &keys(), 100).unwrap();
+        assert_eq!(claims.lxp, None);
+        assert_eq!(claims.cus, "globex");
     }
 
     #[test]

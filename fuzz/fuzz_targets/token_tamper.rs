@@ -18,6 +18,7 @@ fuzz_target!(|ops: &[u8]| {
         cus: "globex".into(),
         rep: vec!["local/acme/app".into()],
         img: vec![],
+        lxp: Some(common::NOW + 86_400),
         iat: common::NOW,
         nbf: common::NOW,
         exp: common::NOW + 300,

@@ -115,6 +115,7 @@ pub async fn check_bearer<R: Runtime>(
 pub struct Caller {
     pub customer: String,
     pub license_id: String,
+    pub license_expires: Option<i64>,
 }
 
 /// A pull request that passed every check: the app, the upstream and the repository there.
@@ -143,11 +144,11 @@ pub async fn authorize_pull<R: Runtime>(cx: &Ctx<'_, R>, name: &Name) -> Result<
         Some(Credentials::Bearer(t)) => Grant::Token(check_bearer(cx, &t, scope.clone()).await?),
         Some(Credentials::License(l)) => Grant::License(check_license(cx, &l, scope.clone()).await?),
     };
-    let (customer, license_id, licensed_app) = match &grant {
-        Grant::Token(c) => (&c.cus, &c.lic, &c.app),
-        Grant::License(c) => (&c.customer, &c.id, &c.app),
+    let (customer, license_id, licensed_app, expires) = match &grant {
+        Grant::Token(c) => (&c.cus, &c.lic, &c.app, c.lxp),
+        Grant::License(c) => (&c.customer, &c.id, &c.app, Some(c.expires_at)),
     };
-    cx.note_caller(customer, license_id);
+    cx.note_caller(customer, license_id, expires);
     let Some(app) = cx.config().app(&target.app).await? else {
         return Err(Refusal::UnknownApp { name: name.to_string(), app: target.app }.into());
     };

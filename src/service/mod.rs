@@ -28,6 +28,7 @@ use std::cell::{OnceCell, RefCell};
 
 use crate::access_log::{self, AccessRecord};
 use crate::error::{RegistryError, Source};
+use crate::license;
 use crate::route::{self, Method, Route, RouteError};
 use crate::throttle::{Blocklist, Limiter};
 use crate::upstream::{Head, TokenCache, Transport};
@@ -82,11 +83,19 @@ impl<R: Runtime> Ctx<'_, R> {
         Config { cache: &self.isolate.config, source: self.rt, now: self.now, ttl: self.settings.cache_seconds }
     }
 
-    /// Remembers who is pulling, for the access log.
-    pub fn note_caller(&self, customer: &str, license_id: &str) {
-        *self.caller.borrow_mut() = Some(Caller { customer: customer.to_string(), license_id: license_id.to_string() });
+    /// Remembers who is pulling, for the access log and the expiry warning; `license_expires`
+    /// is `None` for bearer tokens issued before tokens carried it.
+    pub fn note_caller(&self, customer: &str, license_id: &str, license_expires: Option<i64>) {
+        *self.caller.borrow_mut() = Some(Caller {
+            customer: customer.to_string(),
+            license_id: license_id.to_string(),
+            license_expires,
+        });
     }
 }
+
+/// Carries the license-expiry notice (distribution spec: `Warning: 299 - "<text>"`).
+pub const WARNING_HEADER: &str = "warning";
 
 /// Something the edge should write to its log (the client never sees these).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,8 +139,14 @@ pub async fn handle<R: Runtime>(rt: &R, isolate: &Isolate, request: Incoming) ->
     if cx.settings.debug_headers {
         set_header(reply.headers_mut(), "pullgate-kv-reads", (isolate.config.kv_reads() - reads_before).to_string());
     }
+    let caller = cx.caller.borrow();
+    let warning = caller.as_ref().and_then(|c| {
+        license::expiry_warning(&c.customer, c.license_expires?, cx.now, settings.license_warning_seconds)
+    });
+    if let Some(warning) = warning.as_deref() {
+        set_header(reply.headers_mut(), WARNING_HEADER, warning);
+    }
     if let Some((action, image, reference)) = described {
-        let caller = cx.caller.borrow();
         let status = reply.status();
         let record = AccessRecord {
             method: &cx.request.method,
@@ -145,6 +160,7 @@ pub async fn handle<R: Runtime>(rt: &R, isolate: &Isolate, request: Incoming) ->
             customer: caller.as_ref().map(|c| c.customer.as_str()),
             license: caller.as_ref().map(|c| c.license_id.as_str()),
             bytes: reply.bytes_served(cx.request.is_head()),
+            license_expiring: warning.is_some(),
         };
         logs.push(LogLine::Access(record.to_json()));
     }

@@ -1,6 +1,7 @@
 //! Deployment settings from the Worker's `[vars]`, parsed once per request from whatever the
 //! runtime hands over (a lookup function), so the parsing is tested natively.
 
+use crate::license::DEFAULT_WARNING_DAYS;
 use crate::token::MIN_TTL_SECONDS;
 
 /// What `wrangler.toml`'s `[vars]` (or their defaults) say.
@@ -20,6 +21,9 @@ pub struct Settings {
     pub access_log: bool,
     /// Seconds a streamed blob stays in the Cloudflare cache; 0 turns the cache off.
     pub blob_cache_seconds: i64,
+    /// `LICENSE_WARNING_DAYS` (default 14) as seconds: pulls by a license this close to its
+    /// expiry carry a `Warning` header; 0 turns the warning off.
+    pub license_warning_seconds: i64,
 }
 
 impl Settings {
@@ -39,6 +43,9 @@ impl Settings {
             debug_headers: var("DEBUG_HEADERS").as_deref() == Some("true"),
             access_log: var("ACCESS_LOG").as_deref() != Some("false"),
             blob_cache_seconds: number("BLOB_CACHE_SECONDS", 86_400).max(0),
+            license_warning_seconds: number("LICENSE_WARNING_DAYS", DEFAULT_WARNING_DAYS)
+                .clamp(0, 100 * 365)
+                .saturating_mul(86_400),
         }
     }
 }
@@ -64,6 +71,7 @@ mod tests {
                 debug_headers: false,
                 access_log: true,
                 blob_cache_seconds: 86_400,
+                license_warning_seconds: 14 * 86_400,
             }
         );
     }
@@ -78,7 +86,9 @@ mod tests {
             ("DEBUG_HEADERS", "true"),
             ("ACCESS_LOG", "false"),
             ("BLOB_CACHE_SECONDS", "not a number"),
+            ("LICENSE_WARNING_DAYS", "30"),
         ]);
+        assert_eq!(s.license_warning_seconds, 30 * 86_400);
         assert_eq!(s.default_hosts, vec!["pullgate.example.workers.dev", "127.0.0.1"]);
         assert_eq!(s.cache_seconds, 0);
         assert_eq!(s.token_ttl, MIN_TTL_SECONDS, "a token lives at least a minute");

@@ -72,7 +72,7 @@ pub async fn token<R: Runtime, B>(cx: &Ctx<'_, R>) -> Result<Reply<B>, RegistryE
         };
         return Err(auth::failed_sign_in(cx, refusal).await.into());
     }
-    cx.note_caller(&claims.customer, &claims.id);
+    cx.note_caller(&claims.customer, &claims.id, Some(claims.expires_at));
     if !cx.rt.within_limit(Limit::TokenIssuance, &throttle::issuance_key(&claims.id)).await {
         let retry_after = throttle::window_remaining(cx.now);
         return Err(Refusal::TokenLimit { customer: claims.customer.clone(), retry_after }.into());
@@ -94,6 +94,7 @@ pub async fn token<R: Runtime, B>(cx: &Ctx<'_, R>) -> Result<Reply<B>, RegistryE
             cus: claims.customer.clone(),
             rep: granted,
             img: claims.images.clone(),
+            lxp: Some(claims.expires_at),
             iat: cx.now,
             nbf: cx.now,
             exp: cx.now.saturating_add(ttl),

@@ -5,6 +5,7 @@
 mod authorization;
 mod blobs;
 mod config;
+mod expiry;
 mod manifests;
 mod sign_in;
 mod tags;
