@@ -18,6 +18,8 @@ fuzz_target!(|ops: &[u8]| {
         cus: "globex".into(),
         rep: vec!["local/acme/app".into()],
         img: vec![],
+        push: vec![],
+        del: vec![],
         iat: common::NOW,
         nbf: common::NOW,
         exp: common::NOW + 300,

@@ -158,6 +158,7 @@ pub mod test_support {
             blob_mode: Default::default(),
             created_at: 0,
             upstreams: vec![],
+            hosted_quota: None,
         };
         let encoded = crate::kv::encode(&app).unwrap();
         ctx.kv().unwrap().put_many(&[(pullgate::store::app_key(slug), encoded)]).unwrap();
