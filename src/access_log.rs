@@ -46,6 +46,10 @@ pub fn describe(route: Option<&Route>) -> (&'static str, Option<String>, Option<
         Some(Route::Blob { name, digest }) => ("blob", Some(name.to_string()), Some(digest.to_string())),
         Some(Route::Tags { name }) => ("tags", Some(name.to_string()), None),
         Some(Route::Referrers { name, digest }) => ("referrers", Some(name.to_string()), Some(digest.to_string())),
+        Some(Route::Push(push)) => {
+            let (action, reference) = push.describe();
+            (action, Some(push.name().to_string()), reference)
+        }
     }
 }
 

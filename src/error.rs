@@ -11,7 +11,10 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     BlobUnknown,
+    BlobUploadInvalid,
+    BlobUploadUnknown,
     DigestInvalid,
+    ManifestBlobUnknown,
     ManifestInvalid,
     ManifestUnknown,
     NameInvalid,
@@ -31,6 +34,9 @@ impl ErrorCode {
     pub const fn as_str(self) -> &'static str {
         match self {
             ErrorCode::BlobUnknown => "BLOB_UNKNOWN",
+            ErrorCode::BlobUploadInvalid => "BLOB_UPLOAD_INVALID",
+            ErrorCode::BlobUploadUnknown => "BLOB_UPLOAD_UNKNOWN",
+            ErrorCode::ManifestBlobUnknown => "MANIFEST_BLOB_UNKNOWN",
             ErrorCode::DigestInvalid => "DIGEST_INVALID",
             ErrorCode::ManifestInvalid => "MANIFEST_INVALID",
             ErrorCode::ManifestUnknown => "MANIFEST_UNKNOWN",
@@ -124,6 +130,18 @@ pub enum Reason {
     UpstreamContentInvalid,
     /// The configuration store is unavailable; retry.
     StoreUnavailable,
+    /// The push token is malformed, forged, expired or revoked.
+    PushTokenInvalid,
+    /// A license (or its token) tried to push or delete: only push tokens do.
+    LicenseCannotPush,
+    /// The push token does not cover the repository (or app, or delete).
+    PushNotAllowed,
+    /// A push to a proxied upstream: only the hosted registry takes pushes.
+    NotHosted,
+    /// A request body over the deployment's limit: upload in chunks.
+    BodyTooLarge,
+    /// The app's hosted storage quota is used up.
+    QuotaExceeded,
 }
 
 impl Reason {
@@ -151,6 +169,12 @@ impl Reason {
             Reason::UpstreamFailed => "upstream_failed",
             Reason::UpstreamContentInvalid => "upstream_content_invalid",
             Reason::StoreUnavailable => "store_unavailable",
+            Reason::PushTokenInvalid => "push_token_invalid",
+            Reason::LicenseCannotPush => "license_cannot_push",
+            Reason::PushNotAllowed => "push_not_allowed",
+            Reason::NotHosted => "not_hosted",
+            Reason::BodyTooLarge => "body_too_large",
+            Reason::QuotaExceeded => "quota_exceeded",
         }
     }
 
@@ -161,7 +185,7 @@ impl Reason {
 }
 
 /// Every reason, for parsing and for tests that pin the spellings.
-pub const ALL_REASONS: [Reason; 21] = [
+pub const ALL_REASONS: [Reason; 27] = [
     Reason::AuthenticationRequired,
     Reason::BadAuthorization,
     Reason::LicenseInvalid,
@@ -183,6 +207,12 @@ pub const ALL_REASONS: [Reason; 21] = [
     Reason::UpstreamFailed,
     Reason::UpstreamContentInvalid,
     Reason::StoreUnavailable,
+    Reason::PushTokenInvalid,
+    Reason::LicenseCannotPush,
+    Reason::PushNotAllowed,
+    Reason::NotHosted,
+    Reason::BodyTooLarge,
+    Reason::QuotaExceeded,
 ];
 
 /// What the responder needs to build a `WWW-Authenticate: Bearer …` header on a 401.
@@ -487,6 +517,86 @@ impl From<crate::service::config::ConfigError> for RegistryError {
                 ),
             )
             .because(Reason::NotConfigured),
+        }
+    }
+}
+
+impl From<crate::service::hosted::HostedError> for RegistryError {
+    fn from(e: crate::service::hosted::HostedError) -> Self {
+        use crate::service::hosted::HostedError as H;
+        match e {
+            H::PushToken(e) => RegistryError::unauthorized(e.to_string(), None).because(Reason::PushTokenInvalid),
+            H::LicenseCannotPush => RegistryError::denied(
+                "a license pulls only: push with a vendor push token (`pullgate push-token issue`) as the password",
+            )
+            .because(Reason::LicenseCannotPush),
+            H::WrongRegistry { host } => RegistryError::unauthorized(
+                format!("this push token is not valid for {host}: it is for another app's registry"),
+                None,
+            )
+            .because(Reason::PushNotAllowed),
+            H::WrongApp { app, asked } => RegistryError::denied(format!(
+                "this push token is for app {app}, not {asked}; issue one with `pullgate push-token issue --app {asked}`"
+            ))
+            .because(Reason::PushNotAllowed),
+            H::OutsideToken { name } => RegistryError::denied(format!(
+                "this push token does not cover {name} (its --repo patterns, or delete was not granted)"
+            ))
+            .because(Reason::PushNotAllowed),
+            H::NotHosted { upstream } => RegistryError::new(
+                405,
+                ErrorCode::Unsupported,
+                format!("upstream {upstream} is proxied and read-only here: push to the app's hosted registry"),
+            )
+            .because(Reason::NotHosted),
+            H::BlobUnknown { digest } => {
+                RegistryError::new(404, ErrorCode::BlobUnknown, format!("blob {digest} is not in this repository"))
+            }
+            H::ManifestUnknown { reference } => RegistryError::new(
+                404,
+                ErrorCode::ManifestUnknown,
+                format!("manifest {reference} is not in this repository"),
+            ),
+            H::ManifestBlobUnknown { digest } => RegistryError::new(
+                400,
+                ErrorCode::ManifestBlobUnknown,
+                format!("the manifest references {digest}, which is not in this repository: push it first"),
+            ),
+            H::ManifestInvalid(why) => RegistryError::new(400, ErrorCode::ManifestInvalid, why),
+            H::UploadUnknown => RegistryError::new(404, ErrorCode::BlobUploadUnknown, "no such upload in this repository"),
+            H::DigestMismatch { expected, actual } => RegistryError::new(
+                400,
+                ErrorCode::DigestInvalid,
+                format!("the uploaded content is {actual}, not {expected}"),
+            ),
+            H::DigestParam(why) => RegistryError::new(400, ErrorCode::DigestInvalid, why),
+            H::BodyTooLarge { length, limit } => RegistryError::new(
+                413,
+                ErrorCode::SizeInvalid,
+                format!(
+                    "request body of {length} bytes is over this registry's limit of {limit} bytes per request \
+                     (the Workers plan's); upload in chunks of at most {limit} bytes (POST, then PATCH with \
+                     Content-Range), for example with `pullgate push`"
+                ),
+            )
+            .because(Reason::BodyTooLarge),
+            H::LengthRequired => RegistryError::new(
+                411,
+                ErrorCode::SizeInvalid,
+                "a Content-Length is required: blob bodies stream into storage only with a known length",
+            ),
+            H::ManifestTooLarge => RegistryError::new(413, ErrorCode::SizeInvalid, "manifest is larger than 4 MiB"),
+            H::Quota { used, quota } => RegistryError::denied(format!(
+                "the app's hosted storage quota of {quota} bytes is used up ({used} bytes stored); \
+                 run `pullgate gc` or raise the quota"
+            ))
+            .because(Reason::QuotaExceeded),
+            H::Storage(detail) => RegistryError {
+                status: 503,
+                code: ErrorCode::Unavailable,
+                retry_after: Some(1),
+                ..RegistryError::internal(format!("r2: {detail}"))
+            },
         }
     }
 }

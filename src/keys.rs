@@ -27,6 +27,7 @@ pub const PREVIOUS_ROOT_SECRET_NAME: &str = "PULLGATE_ROOT_SECRET_PREVIOUS";
 const KEK_LABEL: &[u8] = b"pullgate/v1/kv-seal";
 const LICENSE_LABEL: &[u8] = b"pullgate/v1/license";
 const BEARER_LABEL: &[u8] = b"pullgate/v1/bearer";
+const PUSH_LABEL: &[u8] = b"pullgate/v1/push-token";
 
 /// Errors about keys and sealed values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,6 +240,7 @@ pub struct SigningKey {
     pub state: KeyState,
     license: [u8; 32],
     bearer: [u8; 32],
+    push: [u8; 32],
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -254,6 +256,7 @@ impl SigningKey {
             state,
             license: hmac_sha256(secret, &[LICENSE_LABEL]),
             bearer: hmac_sha256(secret, &[BEARER_LABEL]),
+            push: hmac_sha256(secret, &[PUSH_LABEL]),
         }
     }
 
@@ -263,6 +266,11 @@ impl SigningKey {
 
     pub fn bearer_key(&self) -> &[u8; 32] {
         &self.bearer
+    }
+
+    /// The key of vendor push tokens (`push_token`), apart from licenses so neither verifies as the other.
+    pub fn push_key(&self) -> &[u8; 32] {
+        &self.push
     }
 }
 

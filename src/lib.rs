@@ -16,6 +16,7 @@ pub mod keys;
 pub mod license;
 pub mod manifest;
 pub mod pattern;
+pub mod push_token;
 pub mod reference;
 pub mod route;
 pub mod scope;

@@ -23,6 +23,8 @@ pub enum Route {
     Tags { name: Name },
     /// `GET /v2/<name>/referrers/<digest>`
     Referrers { name: Name, digest: Digest },
+    /// The push API (uploads, manifest PUT, deletes): served for hosted repositories only.
+    Push(crate::service::hosted::route::PushRoute),
 }
 
 /// HTTP methods as far as routing cares.
@@ -31,7 +33,9 @@ pub enum Method {
     Get,
     Head,
     Post,
-    Write,
+    Put,
+    Patch,
+    Delete,
     Other,
 }
 
@@ -41,7 +45,9 @@ impl Method {
             "GET" => Method::Get,
             "HEAD" => Method::Head,
             "POST" => Method::Post,
-            "PUT" | "PATCH" | "DELETE" => Method::Write,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
             _ => Method::Other,
         }
     }
@@ -87,9 +93,9 @@ pub fn parse(method: Method, raw_path: &str) -> Result<Route, RouteError> {
     }
     // `/v2` must end at a segment boundary: `/v2Xname/...` and `/v2\u{e9}` are not the API.
     let Some(rest) = path.strip_prefix("/v2/") else { return Err(not_found()) };
-    // Writes are refused whatever they target, before any name is looked at.
-    if !reads {
-        return Err(method_error(method));
+    // Writes (and upload status) belong to the push API, which only hosted repositories take.
+    if let Some(push) = crate::service::hosted::route::parse(method, rest) {
+        return push.map(Route::Push);
     }
     if let Some(name) = rest.strip_suffix("/tags/list") {
         return Ok(Route::Tags { name: name.parse()? });
@@ -113,7 +119,7 @@ pub fn parse(method: Method, raw_path: &str) -> Result<Route, RouteError> {
 
 fn method_error(method: Method) -> RouteError {
     match method {
-        Method::Write | Method::Post => RouteError::ReadOnly,
+        Method::Put | Method::Patch | Method::Delete | Method::Post => RouteError::ReadOnly,
         _ => RouteError::MethodNotAllowed,
     }
 }
@@ -208,10 +214,9 @@ mod tests {
             (Method::Get, "/v2/local/x/blobs/sha256:abc", 400, ErrorCode::DigestInvalid),
             (Method::Get, "/v2/local/x/blobs/md5:d41d8cd98f00b204e9800998ecf8427e", 400, ErrorCode::DigestInvalid),
             (Method::Get, "/v2/local/x/blobs/uploads/", 404, ErrorCode::NameUnknown),
-            (Method::Write, "/v2/local/x/manifests/1.0", 405, ErrorCode::Unsupported),
-            (Method::Post, "/v2/local/x/blobs/uploads/", 405, ErrorCode::Unsupported),
-            (Method::Write, "/v2/local/x/blobs/uploads/abc", 405, ErrorCode::Unsupported),
-            (Method::Write, "/v2/token", 405, ErrorCode::Unsupported),
+            (Method::Put, "/v2/local/x/tags/list", 404, ErrorCode::NameUnknown),
+            (Method::Post, "/v2/local/x/manifests/1.0", 405, ErrorCode::Unsupported),
+            (Method::Put, "/v2/token", 405, ErrorCode::Unsupported),
             (Method::Post, "/v2/", 405, ErrorCode::Unsupported),
             (Method::Head, &format!("/v2/local/x/referrers/{D}"), 404, ErrorCode::NameUnknown),
         ] {
@@ -236,7 +241,7 @@ mod tests {
             (Method::Get, "/v2token", 404, ErrorCode::NameUnknown),
             (Method::Get, "/v22/", 404, ErrorCode::NameUnknown),
             (Method::Post, "/v2Xtoken", 404, ErrorCode::NameUnknown),
-            (Method::Write, "/v2Xlocal/x/manifests/1.0", 404, ErrorCode::NameUnknown),
+            (Method::Put, "/v2Xlocal/x/manifests/1.0", 404, ErrorCode::NameUnknown),
         ] {
             let e = RegistryError::from(parse(method, path).unwrap_err());
             assert_eq!((e.status, e.code), (status, code), "{method:?} {path}: {}", e.message);

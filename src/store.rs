@@ -6,7 +6,10 @@
 //! keys              keys::KeysetRecord (signing keys, sealed)
 //! license:<id>      LicenseRecord (what was issued; the edge never reads it)
 //! revoked:<id>      RevocationRecord (read by the edge when it issues a bearer token)
+//! pushtoken:<id>    PushTokenRecord (what was issued; the edge never reads it)
 //! ```
+//! The hosted registry's content (blobs, manifests, tags) lives in R2, not here: see
+//! `service::hosted::layout`.
 //! Every record carries `v` so a later schema can be told apart.
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +27,16 @@ pub const APP_PREFIX: &str = "app:";
 pub const DOMAIN_PREFIX: &str = "domain:";
 pub const LICENSE_PREFIX: &str = "license:";
 pub const REVOCATION_PREFIX: &str = "revoked:";
+pub const PUSH_TOKEN_PREFIX: &str = "pushtoken:";
+
+/// The R2 bucket binding of the hosted registry in `wrangler.toml`.
+pub const R2_BINDING: &str = "PULLGATE_R2";
+/// The endpoint recorded for an app's hosted registry (its upstream record has `hosted`).
+pub const HOSTED_ENDPOINT: &str = "r2://hosted";
+
+pub fn push_token_key(id: &str) -> String {
+    format!("{PUSH_TOKEN_PREFIX}{id}")
+}
 
 pub fn app_key(slug: &str) -> String {
     format!("{APP_PREFIX}{slug}")
@@ -85,6 +98,9 @@ pub struct AppRecord {
     pub created_at: i64,
     #[serde(default)]
     pub upstreams: Vec<UpstreamRecord>,
+    /// Bytes the app's hosted registry may hold; pushes past it are refused (`DENIED`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosted_quota: Option<u64>,
 }
 
 /// Hosts that all mean Docker Hub in an image name.
@@ -130,6 +146,10 @@ pub struct UpstreamRecord {
     /// upstream's credential (`--realm-host`; a self-hosted GitLab's `gitlab.example.com`, say).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub realm_hosts: Vec<String>,
+    /// pullgate's own registry on R2 (`hosted enable`): served from the bucket, and the only
+    /// kind of upstream a push token can push to.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hosted: bool,
 }
 
 impl UpstreamRecord {
@@ -302,6 +322,22 @@ impl LicenseRecord {
             kid: kid.to_string(),
         }
     }
+}
+
+/// `pushtoken:<id>`: what `push-token issue` issued (the token itself is not stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushTokenRecord {
+    #[serde(default = "schema_version")]
+    pub v: u32,
+    pub id: String,
+    pub app: String,
+    #[serde(default)]
+    pub repos: Vec<String>,
+    #[serde(default)]
+    pub delete: bool,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub kid: String,
 }
 
 /// `revoked:<id>`

@@ -153,12 +153,21 @@ pub(crate) fn upstream_record(endpoint: &str, kind: CredentialKind) -> UpstreamR
         insecure: false,
         auth_endpoint: None,
         realm_hosts: vec![],
+        hosted: false,
     }
 }
 
 /// An app in redirect mode with these upstreams.
 pub(crate) fn app_record(slug: &str, upstreams: Vec<UpstreamRecord>) -> AppRecord {
-    AppRecord { v: 1, slug: slug.into(), name: slug.into(), blob_mode: BlobMode::Redirect, created_at: 0, upstreams }
+    AppRecord {
+        v: 1,
+        slug: slug.into(),
+        name: slug.into(),
+        blob_mode: BlobMode::Redirect,
+        created_at: 0,
+        upstreams,
+        hosted_quota: None,
+    }
 }
 
 /// The vendor's username and password; `BASIC_VENDOR` is its `Authorization` value.

@@ -16,7 +16,8 @@ pub const LEEWAY_SECONDS: i64 = 60;
 /// Shortest lifetime a token may be issued with (the token spec's floor).
 pub const MIN_TTL_SECONDS: i64 = 60;
 
-/// What a bearer token allows. It only ever grants `pull`.
+/// What a bearer token allows: `pull` for a license; `push` and `delete` too, inside the app's
+/// hosted repositories, for a vendor's push token (never for a license).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// The host the token was issued on (lowercase, with port if any); checked against `Host`.
@@ -37,6 +38,12 @@ pub struct Claims {
     /// Absent in tokens issued before it existed (they simply carry no warning).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lxp: Option<i64>,
+    /// Repository names granted push (push tokens only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub push: Vec<String>,
+    /// Repository names granted delete (push tokens issued with `--delete` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub del: Vec<String>,
     pub iat: i64,
     pub nbf: i64,
     pub exp: i64,
@@ -45,6 +52,14 @@ pub struct Claims {
 impl Claims {
     pub fn grants_pull(&self, name: &str) -> bool {
         self.rep.iter().any(|r| r == name)
+    }
+
+    pub fn grants_push(&self, name: &str) -> bool {
+        self.push.iter().any(|r| r == name)
+    }
+
+    pub fn grants_delete(&self, name: &str) -> bool {
+        self.del.iter().any(|r| r == name)
     }
 
     /// Whether the license behind the token covers `upstream_repo` at all.
@@ -123,6 +138,8 @@ mod tests {
             rep: vec!["local/acme/app".into()],
             img: vec![],
             lxp: Some(now + 86_400),
+            push: vec![],
+            del: vec![],
             iat: now,
             nbf: now,
             exp: now + 300,

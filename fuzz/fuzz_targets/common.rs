@@ -64,5 +64,6 @@ pub fn upstream(endpoint: &str, flags: u8, realm_hosts: Vec<String>) -> Upstream
         insecure: flags & 1 != 0,
         auth_endpoint: None,
         realm_hosts,
+        hosted: false,
     }
 }

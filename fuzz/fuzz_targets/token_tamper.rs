@@ -19,6 +19,8 @@ fuzz_target!(|ops: &[u8]| {
         rep: vec!["local/acme/app".into()],
         img: vec![],
         lxp: Some(common::NOW + 86_400),
+        push: vec![],
+        del: vec![],
         iat: common::NOW,
         nbf: common::NOW,
         exp: common::NOW + 300,

@@ -2,6 +2,7 @@
 //! request that decide anything into the core (`crate::service`), runs it with the runtime's
 //! KV, fetch, cache and rate limiters (`runtime`, `transport`), and writes the answer out.
 
+mod r2;
 mod runtime;
 mod transport;
 
@@ -24,8 +25,9 @@ thread_local! {
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let upload = r2::upload_of(&req);
     let incoming = incoming(&mut req).await;
-    let rt = WorkerRuntime { env: &env };
+    let rt = WorkerRuntime { env: &env, upload };
     let handled = service::handle(&rt, ISOLATE.with(|i| *i), incoming).await;
     for line in handled.logs {
         match line {

@@ -16,6 +16,8 @@ use super::transport::head_of;
 /// The Worker's bindings, for one request.
 pub struct WorkerRuntime<'a> {
     pub env: &'a Env,
+    /// A push request's body (`r2::upload_of`).
+    pub upload: super::r2::Upload,
 }
 
 impl ConfigSource for WorkerRuntime<'_> {

@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod blobs;
 pub mod config;
+pub mod hosted;
 pub mod manifests;
 pub mod origin;
 pub mod pull;
@@ -49,11 +50,11 @@ pub trait BlobLookup: Transport {
     async fn cached_blob(&self, key: &str, range: Option<&str>) -> Option<(Head, Self::Body)>;
 }
 
-/// Everything the core needs from the runtime: upstream HTTP, configuration, rate limiters and
-/// the blob cache.
-pub trait Runtime: Transport + ConfigSource + Limiter + BlobLookup {}
+/// Everything the core needs from the runtime: upstream HTTP, configuration, rate limiters,
+/// the blob cache and the hosted registry's bucket.
+pub trait Runtime: Transport + ConfigSource + Limiter + BlobLookup + hosted::objects::ObjectStore {}
 
-impl<T: Transport + ConfigSource + Limiter + BlobLookup> Runtime for T {}
+impl<T: Transport + ConfigSource + Limiter + BlobLookup + hosted::objects::ObjectStore> Runtime for T {}
 
 /// What an isolate keeps between requests.
 #[derive(Default)]
@@ -177,9 +178,22 @@ async fn dispatch<R: Runtime>(
     match route? {
         Route::VersionCheck => token_endpoint::version_check(cx).await,
         Route::Token => token_endpoint::token(cx).await,
-        Route::Manifest { name, reference } => manifests::manifest(Pull::authorize(cx, name).await?, reference).await,
-        Route::Blob { name, digest } => blobs::blob(Pull::authorize(cx, name).await?, digest).await,
-        Route::Tags { name } => tags::tags(Pull::authorize(cx, name).await?).await,
-        Route::Referrers { name, digest } => referrers::referrers(Pull::authorize(cx, name).await?, digest).await,
+        Route::Manifest { name, reference } => match Pull::authorize(cx, name).await? {
+            pull if pull.is_hosted() => hosted::manifests::get(pull, reference).await,
+            pull => manifests::manifest(pull, reference).await,
+        },
+        Route::Blob { name, digest } => match Pull::authorize(cx, name).await? {
+            pull if pull.is_hosted() => hosted::serve::blob(pull, digest).await,
+            pull => blobs::blob(pull, digest).await,
+        },
+        Route::Tags { name } => match Pull::authorize(cx, name).await? {
+            pull if pull.is_hosted() => hosted::serve::tags(pull).await,
+            pull => tags::tags(pull).await,
+        },
+        Route::Referrers { name, digest } => match Pull::authorize(cx, name).await? {
+            pull if pull.is_hosted() => hosted::manifests::referrers(pull, digest).await,
+            pull => referrers::referrers(pull, digest).await,
+        },
+        Route::Push(push) => hosted::push(cx, push).await,
     }
 }

@@ -27,6 +27,11 @@ impl<'c, 'a, R: Runtime> Pull<'c, 'a, R> {
         Ok(Pull { cx, name, authorized, secret })
     }
 
+    /// Served from the app's hosted registry (R2), not proxied.
+    pub fn is_hosted(&self) -> bool {
+        self.authorized.upstream.hosted
+    }
+
     pub fn upstream(&self) -> Upstream<'_> {
         Upstream {
             app: &self.authorized.app.slug,

@@ -64,6 +64,10 @@ pub async fn token<R: Runtime, B>(cx: &Ctx<'_, R>) -> Result<Reply<B>, RegistryE
     let Some(license_text) = license_text else {
         return Err(Refusal::CredentialsRequired { scope: None, login_host: Some(cx.origin.host.clone()) }.into());
     };
+    if crate::push_token::looks_like(&license_text) {
+        let claims = super::hosted::token::grant(cx, &binding, &license_text, &scopes).await?;
+        return bearer_answer(cx, claims).await;
+    }
     let claims = auth::check_license(cx, &license_text, None).await?;
     if binding.app().is_some_and(|a| a != claims.app) {
         let refusal = Refusal::LicenseWrongRegistry {
@@ -80,27 +84,37 @@ pub async fn token<R: Runtime, B>(cx: &Ctx<'_, R>) -> Result<Reply<B>, RegistryE
     let requested = scope::parse_all(scopes.iter().map(String::as_str)).map_err(BadRequest::Scope)?;
     let app = cx.config().app(&claims.app).await?;
     let granted = access::grant(&claims, &requested, &binding, app.as_deref());
+    let claims = token::Claims {
+        aud: cx.origin.host.clone(),
+        app: claims.app.clone(),
+        lic: claims.id.clone(),
+        cus: claims.customer.clone(),
+        rep: granted,
+        img: claims.images.clone(),
+        lxp: Some(claims.expires_at),
+        push: Vec::new(),
+        del: Vec::new(),
+        iat: 0,
+        nbf: 0,
+        exp: claims.expires_at,
+    };
+    bearer_answer(cx, claims).await
+}
+
+/// Signs `claims` with the active key and answers the token JSON. `claims.exp` comes in as the
+/// credential's own expiry: a token never outlives it, and lives at least a minute (clients
+/// refuse less).
+pub(crate) async fn bearer_answer<R: Runtime, B>(
+    cx: &Ctx<'_, R>,
+    mut claims: token::Claims,
+) -> Result<Reply<B>, RegistryError> {
     let keys = cx.config().signing_keys().await?;
     let signer = keys
         .signer()
         .ok_or(ConfigError::NotConfigured("no active signing key: the vendor must run `pullgate key rotate`"))?;
-    // A token never outlives its license, and lives at least a minute (clients refuse less).
-    let ttl = cx.settings.token_ttl.min(claims.expires_at.saturating_sub(cx.now)).max(token::MIN_TTL_SECONDS);
-    let bearer = token::issue(
-        &token::Claims {
-            aud: cx.origin.host.clone(),
-            app: claims.app.clone(),
-            lic: claims.id.clone(),
-            cus: claims.customer.clone(),
-            rep: granted,
-            img: claims.images.clone(),
-            lxp: Some(claims.expires_at),
-            iat: cx.now,
-            nbf: cx.now,
-            exp: cx.now.saturating_add(ttl),
-        },
-        signer,
-    );
+    let ttl = cx.settings.token_ttl.min(claims.exp.saturating_sub(cx.now)).max(token::MIN_TTL_SECONDS);
+    (claims.iat, claims.nbf, claims.exp) = (cx.now, cx.now, cx.now.saturating_add(ttl));
+    let bearer = token::issue(&claims, signer);
     let answer =
         TokenAnswer { token: &bearer, access_token: &bearer, expires_in: ttl, issued_at: format_rfc3339(cx.now) };
     let body = serde_json::to_vec(&answer).map_err(|e| RegistryError::internal(format!("token json: {e}")))?;

@@ -104,6 +104,52 @@ pub enum Command {
     License(LicenseCommand),
     /// Pull an image through the edge as a customer would, and say where it breaks.
     PullCheck(PullCheckArgs),
+    /// Vendor push tokens for the hosted registry (the `docker login` password of CI).
+    #[command(subcommand)]
+    PushToken(PushTokenCommand),
+    /// The app's hosted registry on R2.
+    #[command(subcommand)]
+    Hosted(HostedCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PushTokenCommand {
+    /// Issue a push token; plain mode prints only the token on stdout.
+    Issue {
+        #[arg(long)]
+        app: String,
+        /// Hosted repository pattern the token is limited to (repeatable); none means all.
+        #[arg(long = "repo", value_name = "PATTERN")]
+        repos: Vec<String>,
+        /// YYYY-MM-DD, RFC 3339, or a duration from now (90d, 12h).
+        #[arg(long, default_value = "90d")]
+        expires: String,
+        /// Also allow deleting manifests, tags and blob links.
+        #[arg(long)]
+        delete: bool,
+    },
+    /// List issued push tokens with their status.
+    List {
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// Revoke a push token (refused by the edge within its config cache time).
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostedCommand {
+    /// Give an app a hosted registry: an upstream served from the R2 bucket.
+    Enable {
+        #[arg(long)]
+        app: String,
+        /// The name component customers and vendors use for it.
+        #[arg(long, default_value = "hosted")]
+        alias: String,
+        /// Bytes the app may store; pushes past it are refused.
+        #[arg(long)]
+        quota: Option<u64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -141,8 +141,10 @@ fn malformed_paths_are_refused_before_anything_else() {
         ("GET", "/v2\u{e9}/x/manifests/1", 404, "NAME_UNKNOWN"),
         ("GET", "/v2Xproxy/demo/local/demo/hello/manifests/1.0", 404, "NAME_UNKNOWN"),
         ("GET", "/v2/proxy/demo/local/demo/hello/manifests/1%", 400, "NAME_INVALID"),
-        ("PUT", HELLO, 405, "UNSUPPORTED"),
-        ("DELETE", HELLO, 405, "UNSUPPORTED"),
+        // Writes are the push API now: credentials first (tests/hosted.rs), never an upstream call.
+        ("PUT", HELLO, 401, "UNAUTHORIZED"),
+        ("DELETE", HELLO, 401, "UNAUTHORIZED"),
+        ("PATCH", "/v2/proxy/demo/local/demo/hello/tags/list", 404, "NAME_UNKNOWN"),
     ] {
         let h = oneshot(&mem, get(path).method(method));
         let (status, code, _, _) = oci(&h);

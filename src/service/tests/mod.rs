@@ -6,7 +6,9 @@ mod authorization;
 mod blobs;
 mod config;
 mod expiry;
+mod hosted;
 mod manifests;
+mod objects;
 mod sign_in;
 mod tags;
 
@@ -49,6 +51,8 @@ pub struct Mem {
     pub cache: RefCell<HashMap<String, Answer>>,
     /// The vendor's registry (and its CDN); its clock is the request's clock.
     pub upstream: Scripted,
+    /// The hosted registry's bucket.
+    pub bucket: objects::Bucket,
 }
 
 impl Mem {
@@ -68,6 +72,7 @@ impl Mem {
             token_limit: 5,
             cache: RefCell::default(),
             upstream: Scripted::new(),
+            bucket: objects::Bucket::default(),
         };
         mem.upstream.set_now(NOW);
         let nonce = [1u8; 24];
@@ -189,6 +194,11 @@ pub fn upstream_record(endpoint: &str, alias: &str) -> UpstreamRecord {
     UpstreamRecord { alias: Some(alias.into()), ..crate::test_support::upstream_record(endpoint, Default::default()) }
 }
 
+/// The app's hosted registry, under the alias `hosted`.
+pub fn hosted_upstream() -> UpstreamRecord {
+    UpstreamRecord { hosted: true, ..upstream_record(crate::store::HOSTED_ENDPOINT, "hosted") }
+}
+
 pub fn app(slug: &str, blob_mode: BlobMode) -> AppRecord {
     AppRecord {
         v: 1,
@@ -196,7 +206,8 @@ pub fn app(slug: &str, blob_mode: BlobMode) -> AppRecord {
         name: slug.into(),
         blob_mode,
         created_at: 0,
-        upstreams: vec![upstream_record(UPSTREAM, "local")],
+        upstreams: vec![upstream_record(UPSTREAM, "local"), hosted_upstream()],
+        hosted_quota: None,
     }
 }
 

@@ -57,8 +57,15 @@ fn add(ctx: &Ctx, slug: &str, name: Option<&str>, blob_mode: BlobModeArg) -> Out
         return Err(Failure::failed(format!("app {slug:?} already exists"))
             .hint(format!("see it with `pullgate app show {slug}`")));
     }
-    let app =
-        AppRecord { v: SCHEMA_VERSION, slug: slug.clone(), name, blob_mode, created_at: ctx.now, upstreams: vec![] };
+    let app = AppRecord {
+        v: SCHEMA_VERSION,
+        slug: slug.clone(),
+        name,
+        blob_mode,
+        created_at: ctx.now,
+        upstreams: vec![],
+        hosted_quota: None,
+    };
     kv.put_many(&[(key, kv::encode(&app)?)])?;
     ctx.out.result(&AppView::new(&app, vec![]), || {
         format!(

@@ -112,6 +112,7 @@ fn sealed_store() -> Ctx {
         insecure: false,
         auth_endpoint: None,
         realm_hosts: vec![],
+        hosted: false,
     };
     let app = AppRecord {
         v: 1,
@@ -120,6 +121,7 @@ fn sealed_store() -> Ctx {
         blob_mode: Default::default(),
         created_at: 0,
         upstreams: vec![upstream(endpoint, Some(sealed)), upstream("https://mcr.microsoft.com", None)],
+        hosted_quota: None,
     };
     ctx.kv().unwrap().put_many(&[(store::app_key("acme"), kv::encode(&app).unwrap())]).unwrap();
     ctx

@@ -7,6 +7,7 @@ mod http;
 mod key;
 mod license;
 mod pull_check;
+mod push_token;
 mod upstream;
 mod upstream_probe;
 
@@ -84,6 +85,8 @@ pub fn run(ctx: &Ctx, command: Command) -> Outcome<()> {
         Command::Key(c) => key::run(ctx, c),
         Command::License(c) => license::run(ctx, c),
         Command::PullCheck(args) => pull_check::run(ctx, &args),
+        Command::PushToken(c) => push_token::run(ctx, c),
+        Command::Hosted(c) => push_token::run_hosted(ctx, c),
     }
 }
 
@@ -158,6 +161,7 @@ pub mod test_support {
             blob_mode: Default::default(),
             created_at: 0,
             upstreams: vec![],
+            hosted_quota: None,
         };
         let encoded = crate::kv::encode(&app).unwrap();
         ctx.kv().unwrap().put_many(&[(pullgate::store::app_key(slug), encoded)]).unwrap();

@@ -191,6 +191,9 @@ fn exit_for(reason: Reason) -> Exit {
         Reason::UpstreamCredentialRejected => Exit::CredentialsRejected,
         Reason::UpstreamUnreachable | Reason::StoreUnavailable => Exit::Network,
         Reason::NotConfigured | Reason::UpstreamFailed | Reason::UpstreamContentInvalid => Exit::Failure,
+        Reason::PushTokenInvalid => Exit::CredentialsRejected,
+        Reason::LicenseCannotPush | Reason::PushNotAllowed | Reason::NotHosted => Exit::NotEntitled,
+        Reason::BodyTooLarge | Reason::QuotaExceeded => Exit::Failure,
     }
 }
 

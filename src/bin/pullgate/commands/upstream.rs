@@ -372,6 +372,7 @@ fn add(ctx: &Ctx, args: &UpstreamAddArgs) -> Outcome<()> {
         insecure: args.insecure_dev,
         auth_endpoint,
         realm_hosts,
+        hosted: false,
     };
     match replaced {
         Some(i) => app.upstreams[i] = record.clone(),
