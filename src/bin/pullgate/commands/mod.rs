@@ -6,7 +6,9 @@ mod domain;
 mod http;
 mod key;
 mod license;
+mod license_renew;
 mod pull_check;
+mod pull_secret;
 mod upstream;
 mod upstream_probe;
 
