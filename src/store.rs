@@ -292,7 +292,7 @@ pub struct DomainRecord {
     pub created_at: i64,
 }
 
-/// `license:<id>`: what the CLI issued (the license token itself is not stored).
+/// `license:<id>`: what the CLI issued, with the license text sealed (the edge never reads it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LicenseRecord {
     #[serde(default = "schema_version")]
@@ -306,6 +306,13 @@ pub struct LicenseRecord {
     pub images: Vec<String>,
     /// Key id that signed it.
     pub kid: String,
+    /// The license text, sealed with the root secret for `LicenseRecord::seal_context`, so
+    /// `license show --reveal` can print it again; absent for licenses issued before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<Sealed>,
+    /// The license this one renewed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renews: Option<String>,
 }
 
 impl LicenseRecord {
@@ -320,7 +327,14 @@ impl LicenseRecord {
             expires_at: claims.expires_at,
             images: claims.images.clone(),
             kid: kid.to_string(),
+            sealed: None,
+            renews: None,
         }
+    }
+
+    /// Binds a sealed license text to its id, so it cannot be moved to another record.
+    pub fn seal_context(id: &str) -> String {
+        format!("license:{id}")
     }
 }
 
@@ -340,7 +354,8 @@ pub struct PushTokenRecord {
     pub kid: String,
 }
 
-/// `revoked:<id>`
+/// `revoked:<id>`; a `revoked_at` in the future is a scheduled revocation (a renewal's grace
+/// period): the edge accepts the license until then.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevocationRecord {
     #[serde(default = "schema_version")]

@@ -72,8 +72,10 @@ pub async fn check_license<R: Runtime>(
     let keys = cx.config().signing_keys().await?;
     let error = match license::verify(text, &keys, cx.now) {
         Ok(claims) => match cx.config().revocation(&claims.id).await? {
-            None => return Ok(claims),
-            Some(r) => LicenseError::Revoked { customer: claims.customer, revoked_at: r.revoked_at },
+            Some(r) if r.revoked_at <= cx.now => {
+                LicenseError::Revoked { customer: claims.customer, revoked_at: r.revoked_at }
+            }
+            _ => return Ok(claims),
         },
         Err(e) => e,
     };

@@ -361,9 +361,33 @@ pub enum LicenseCommand {
         /// Only this app's licenses.
         #[arg(long)]
         app: Option<String>,
+        /// Only this customer's licenses (exact name).
+        #[arg(long)]
+        customer: Option<String>,
+        /// Only licenses still valid that expire within this duration (e.g. 30d).
+        #[arg(long, value_name = "DURATION")]
+        expiring: Option<String>,
     },
     /// Show one issued license's record and status.
-    Show { id: String },
+    Show {
+        id: String,
+        /// Print the license text itself again (needs the root secret).
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// Issue the successor of a license: same customer, app and entitlements, a new expiry.
+    Renew {
+        id: String,
+        /// The successor's expiry, in the forms `license issue --expires` takes.
+        #[arg(long)]
+        expires: String,
+        /// Revoke the old license once this grace period has passed (e.g. 7d).
+        #[arg(long, value_name = "DURATION")]
+        revoke_old_after: Option<String>,
+    },
+    /// A registry credential for the customer's cluster: a k8s Secret, a dockerconfigjson, or
+    /// Helm values, for every host the app serves.
+    PullSecret(PullSecretArgs),
     /// Revoke a license (the edge refuses it within its config cache time).
     Revoke {
         id: String,
@@ -379,6 +403,37 @@ pub enum LicenseCommand {
         /// The license, @FILE, or - for stdin (files keep it out of shell history).
         license: String,
     },
+}
+
+/// Output shapes of `license pull-secret`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PullSecretFormat {
+    /// A `kubernetes.io/dockerconfigjson` Secret manifest (YAML).
+    K8s,
+    /// The `{"auths":{…}}` document, for podman/skopeo `--authfile`.
+    Dockerconfigjson,
+    /// Helm values carrying the base64 document (`global.pullgate.dockerconfigjson`).
+    HelmValues,
+}
+
+#[derive(Debug, Args)]
+pub struct PullSecretArgs {
+    /// License id.
+    pub id: String,
+    /// Only this registry host[:port] (repeatable; default: every host the app serves).
+    #[arg(long = "registry", value_name = "HOST")]
+    pub registries: Vec<String>,
+    #[arg(long, value_enum, default_value_t = PullSecretFormat::K8s)]
+    pub format: PullSecretFormat,
+    /// k8s: the Secret's name (default pullgate-<app>).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// k8s: the Secret's namespace.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// helm-values: also put the document under this dotted key (e.g. myapp.imagePullSecret).
+    #[arg(long, value_name = "KEY")]
+    pub values_key: Option<String>,
 }
 
 #[derive(Debug, Args)]

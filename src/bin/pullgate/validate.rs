@@ -591,3 +591,9 @@ mod tests {
         }
     }
 }
+
+/// A duration such as `30d` (the forms `--expires` takes), in seconds.
+pub fn duration(input: &str) -> Outcome<i64> {
+    pullgate::time::try_parse_duration(input.trim())
+        .map_err(|e| Failure::usage(format!("duration {input:?}: {e} (e.g. 30d, 12h, 2w)")))
+}

@@ -58,6 +58,8 @@ fn retire_refuses_while_unexpired_licenses_depend_on_the_key() {
         expires_at,
         images: vec![],
         kid: old.clone(),
+        sealed: None,
+        renews: None,
     };
     let live = "lic_000000000000000000000001";
     let expired = "lic_000000000000000000000002";

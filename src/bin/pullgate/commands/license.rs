@@ -1,5 +1,6 @@
 //! `pullgate license issue|list|show|revoke|inspect`: licenses signed with the active key,
-//! their `license:<id>` records, and `revoked:<id>` revocations.
+//! their `license:<id>` records (the text sealed), and `revoked:<id>` revocations. `renew` and
+//! `pull-secret` live in their own files.
 
 use pullgate::keys::KeysetRecord;
 use pullgate::license::{self as lic, Claims, LicenseError};
@@ -17,8 +18,14 @@ use crate::validate;
 pub fn run(ctx: &Ctx, command: LicenseCommand) -> Outcome<()> {
     match command {
         LicenseCommand::Issue { app, customer, expires, images } => issue(ctx, &app, &customer, &expires, &images),
-        LicenseCommand::List { app } => list(ctx, app.as_deref()),
-        LicenseCommand::Show { id } => show(ctx, &id),
+        LicenseCommand::List { app, customer, expiring } => {
+            list(ctx, app.as_deref(), customer.as_deref(), expiring.as_deref())
+        }
+        LicenseCommand::Show { id, reveal } => show(ctx, &id, reveal),
+        LicenseCommand::Renew { id, expires, revoke_old_after } => {
+            super::license_renew::renew(ctx, &id, &expires, revoke_old_after.as_deref())
+        }
+        LicenseCommand::PullSecret(args) => super::pull_secret::run(ctx, &args),
         LicenseCommand::Revoke { id, reason, force } => revoke(ctx, &id, reason.as_deref(), force),
         LicenseCommand::Inspect { license } => inspect(ctx, &license),
     }
@@ -29,11 +36,59 @@ fn issue(ctx: &Ctx, app: &str, customer: &str, expires: &str, images: &[String])
     let customer = validate::label(customer, "customer name", 200)?;
     let expires_at = validate::expiry(expires, ctx.now)?;
     let images = images.iter().map(|p| validate::repo_pattern(p)).collect::<Outcome<Vec<_>>>()?;
+    let issued = sign_and_record(ctx, &slug, &customer, expires_at, &images, None, Vec::new())?;
+    if !ctx.out.json {
+        ctx.out.note(format!(
+            "issued {} for {customer} (app {slug}), expires {} ({}); signed by {}",
+            issued.id,
+            timestamp(expires_at),
+            relative(expires_at, ctx.now),
+            issued.kid
+        ));
+    }
+    // Plain mode prints the license alone, so `$(pullgate license issue …)` captures it.
+    ctx.out.result(&issued.json(ctx.now), || issued.license.clone())
+}
+
+/// A license just signed and recorded.
+pub(super) struct Issued {
+    pub id: String,
+    pub license: String,
+    pub kid: String,
+    pub claims: Claims,
+}
+
+impl Issued {
+    pub fn json(&self, now: i64) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "license": self.license,
+            "app": self.claims.app,
+            "customer": self.claims.customer,
+            "issued_at": timestamp(now),
+            "expires_at": timestamp(self.claims.expires_at),
+            "images": self.claims.images,
+            "kid": self.kid,
+        })
+    }
+}
+
+/// Signs a new license with the active key and writes its record, the text sealed with the root
+/// secret, together with `also` in one bulk write: what `issue` and `renew` share.
+pub(super) fn sign_and_record(
+    ctx: &Ctx,
+    slug: &str,
+    customer: &str,
+    expires_at: i64,
+    images: &[String],
+    renews: Option<&str>,
+    also: Vec<(String, String)>,
+) -> Outcome<Issued> {
     let root = secrets::require_root()?;
     let kv = ctx.kv()?;
-    let found = kv.get_many(&[store::app_key(&slug), KEYSET_KEY.to_string()])?;
+    let found = kv.get_many(&[store::app_key(slug), KEYSET_KEY.to_string()])?;
     if found[0].is_none() {
-        return Err(no_such_app(&slug));
+        return Err(no_such_app(slug));
     }
     let keyset: KeysetRecord = match &found[1] {
         Some(v) => kv::decode(KEYSET_KEY, v)?,
@@ -46,35 +101,41 @@ fn issue(ctx: &Ctx, app: &str, customer: &str, expires: &str, images: &[String])
     let id = format!("lic_{}", secrets::random_hex::<12>()?);
     let claims = Claims {
         id: id.clone(),
-        app: slug.clone(),
-        customer: customer.clone(),
+        app: slug.to_string(),
+        customer: customer.to_string(),
         issued_at: ctx.now,
         expires_at,
-        images: images.clone(),
+        images: images.to_vec(),
     };
     let license = lic::issue(&claims, signer);
-    let record = LicenseRecord::issued(&claims, &signer.kid);
-    kv.put_many(&[(store::license_key(&id), kv::encode(&record)?)])?;
-    if !ctx.out.json {
-        ctx.out.note(format!(
-            "issued {id} for {customer} (app {slug}), expires {} ({}); signed by {}",
-            timestamp(expires_at),
-            relative(expires_at, ctx.now),
-            signer.kid
-        ));
-    }
-    let json = serde_json::json!({
-        "id": id,
-        "license": license,
-        "app": slug,
-        "customer": customer,
-        "issued_at": timestamp(ctx.now),
-        "expires_at": timestamp(expires_at),
-        "images": images,
-        "kid": signer.kid,
-    });
-    // Plain mode prints the license alone, so `$(pullgate license issue …)` captures it.
-    ctx.out.result(&json, || license.clone())
+    let mut record = LicenseRecord::issued(&claims, &signer.kid);
+    let nonce = secrets::random_bytes::<24>()?;
+    record.sealed = Some(root.secret.seal(&LicenseRecord::seal_context(&id), license.as_bytes(), nonce));
+    record.renews = renews.map(str::to_string);
+    let mut writes = vec![(store::license_key(&id), kv::encode(&record)?)];
+    writes.extend(also);
+    kv.put_many(&writes)?;
+    Ok(Issued { id, license, kid: signer.kid.clone(), claims })
+}
+
+/// Reads `license:<id>`; fails when it is not recorded.
+pub(super) fn require_license(kv: &dyn kv::Kv, id: &str) -> Outcome<LicenseRecord> {
+    kv::get_record(kv, &store::license_key(id))?
+        .ok_or_else(|| Failure::failed(format!("no license {id} is recorded")).hint("see `pullgate license list`"))
+}
+
+/// The license text of a record, opened with the configured root secret.
+pub(super) fn reveal(record: &LicenseRecord) -> Outcome<String> {
+    let Some(sealed) = &record.sealed else {
+        return Err(Failure::failed(format!("{} was issued before licenses were kept sealed", record.id))
+            .hint(format!("issue its successor with `pullgate license renew {} --expires …`", record.id)));
+    };
+    let root = secrets::require_root()?;
+    let text = root.secret.open(&LicenseRecord::seal_context(&record.id), sealed).map_err(|e| {
+        Failure::failed(format!("the root secret does not open license {}: {e}", record.id))
+            .hint("use the root secret the Worker has")
+    })?;
+    String::from_utf8(text).map_err(|_| Failure::failed(format!("license {} opened to non-text", record.id)))
 }
 
 /// What a license says, as `list`, `show` and `inspect` all print it.
@@ -98,10 +159,16 @@ struct LicenseView {
     status: &'static str,
     revoked_at: Option<String>,
     revoke_reason: Option<String>,
+    /// A scheduled revocation (a renewal's grace period) not yet in force.
+    revokes_at: Option<String>,
+    /// The license this one renewed.
+    renews: Option<String>,
 }
 
 impl LicenseView {
     fn new(l: &LicenseRecord, revocation: Option<&RevocationRecord>, now: i64) -> Self {
+        let revokes_at = revocation.filter(|r| r.revoked_at > now).map(|r| timestamp(r.revoked_at));
+        let revocation = revocation.filter(|r| r.revoked_at <= now);
         let status = match revocation {
             Some(_) => "revoked",
             None if l.expires_at <= now => "expired",
@@ -120,6 +187,8 @@ impl LicenseView {
             status,
             revoked_at: revocation.map(|r| timestamp(r.revoked_at)),
             revoke_reason: revocation.and_then(|r| r.reason.clone()),
+            revokes_at,
+            renews: l.renews.clone(),
         }
     }
 }
@@ -131,17 +200,37 @@ impl std::ops::Deref for LicenseView {
     }
 }
 
-fn list(ctx: &Ctx, app: Option<&str>) -> Outcome<()> {
+/// Whether `list`'s filters keep `l`: its app, its customer (exact), and with `within` only
+/// licenses in force that expire within that many seconds.
+fn is_listed(
+    l: &LicenseRecord,
+    revocations: &[RevocationRecord],
+    app: Option<&str>,
+    customer: Option<&str>,
+    within: Option<i64>,
+    now: i64,
+) -> bool {
+    let revoked = || revocations.iter().any(|r| r.id == l.id && r.revoked_at <= now);
+    app.is_none_or(|a| l.app == a)
+        && customer.is_none_or(|c| l.customer == c.trim())
+        && within.is_none_or(|w| l.expires_at > now && l.expires_at <= now.saturating_add(w) && !revoked())
+}
+
+fn list(ctx: &Ctx, app: Option<&str>, customer: Option<&str>, expiring: Option<&str>) -> Outcome<()> {
     let app = app.map(validate::slug).transpose()?;
+    let within = expiring.map(validate::duration).transpose()?;
     let loaded = kv::load_prefixes(ctx.kv()?, &[store::LICENSE_PREFIX, store::REVOCATION_PREFIX])?;
     let revocations: Vec<RevocationRecord> = kv::records(&loaded, store::REVOCATION_PREFIX)?;
     let mut licenses: Vec<LicenseRecord> = kv::records(&loaded, store::LICENSE_PREFIX)?;
-    licenses.retain(|l| app.as_deref().is_none_or(|a| l.app == a));
+    licenses.retain(|l| is_listed(l, &revocations, app.as_deref(), customer, within, ctx.now));
     licenses.sort_by_key(|l| (l.app.clone(), l.issued_at));
     let views: Vec<LicenseView> =
         licenses.iter().map(|l| LicenseView::new(l, revocations.iter().find(|r| r.id == l.id), ctx.now)).collect();
     ctx.out.result(&views, || {
         if views.is_empty() {
+            if app.is_some() || customer.is_some() || within.is_some() {
+                return "no licenses match".into();
+            }
             return "no licenses: issue one with `pullgate license issue --app <slug> --customer <name> --expires 90d`"
                 .into();
         }
@@ -163,7 +252,7 @@ fn list(ctx: &Ctx, app: Option<&str>) -> Outcome<()> {
     })
 }
 
-fn show(ctx: &Ctx, id: &str) -> Outcome<()> {
+fn show(ctx: &Ctx, id: &str, reveal_text: bool) -> Outcome<()> {
     let id = validate::license_id(id)?;
     let kv = ctx.kv()?;
     let found = kv.get_many(&[store::license_key(&id), store::revocation_key(&id)])?;
@@ -173,17 +262,29 @@ fn show(ctx: &Ctx, id: &str) -> Outcome<()> {
     };
     let revocation: Option<RevocationRecord> =
         found[1].as_deref().map(|v| kv::decode(&store::revocation_key(&id), v)).transpose()?;
+    if reveal_text {
+        let license = reveal(&record)?;
+        // Plain mode prints the license alone, as `license issue` does.
+        return ctx.out.result(&serde_json::json!({ "id": id, "license": license }), || license.clone());
+    }
     let view = LicenseView::new(&record, revocation.as_ref(), ctx.now);
     ctx.out.result(&view, || {
         let mut status = view.status.to_string();
-        if let Some(r) = &revocation {
+        if let Some(r) = revocation.as_ref().filter(|r| r.revoked_at <= ctx.now) {
             status.push_str(&format!(
                 " on {}{}",
                 timestamp(r.revoked_at),
                 r.reason.as_deref().map(|s| format!(" ({s})")).unwrap_or_default()
             ));
         }
-        claims_text(&view, record.expires_at, ctx.now, vec![("signed by", view.kid.clone()), ("status", status)])
+        if let Some(at) = &view.revokes_at {
+            status.push_str(&format!(" (revoked from {at})"));
+        }
+        let mut extra = vec![("signed by", view.kid.clone()), ("status", status)];
+        if let Some(old) = &view.renews {
+            extra.push(("renews", old.clone()));
+        }
+        claims_text(&view, record.expires_at, ctx.now, extra)
     })
 }
 

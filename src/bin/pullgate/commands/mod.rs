@@ -6,8 +6,10 @@ mod domain;
 mod http;
 mod key;
 mod license;
+mod license_renew;
 mod pull_check;
 mod push_token;
+mod pull_secret;
 mod upstream;
 mod upstream_probe;
 
