@@ -424,3 +424,74 @@ fn the_root_secret_rotates_without_a_failed_pull() {
     assert_eq!(status, 503, "with the old secret alone: {body}");
     assert!(body.contains("UNAVAILABLE") && body.contains("signing keys do not open"), "{body}");
 }
+
+/// Pulls `reference` into a fresh OCI layout with skopeo reading only `authfile`.
+fn pull_with_authfile(reference: &str, authfile: &std::path::Path, label: &str) -> (bool, String) {
+    let dest = format!("oci:{}:x", temp_dir(label).display());
+    let authfile = authfile.display().to_string();
+    skopeo_try(&["copy", "--quiet", "--src-tls-verify=false", "--src-authfile", &authfile, reference, &dest])
+}
+
+#[test]
+#[ignore = "needs scripts/dev --background; run by scripts/test"]
+fn a_pull_secret_pulls_and_a_renewed_license_replaces_the_old() {
+    let d = dev();
+    let (id, license) = issue("Secret Customer", &[]);
+    let reference = format!("docker://{}/proxy/demo/local/demo/hello:1.0", d.authority);
+
+    // The license text comes back from its sealed record, unchanged.
+    assert_eq!(pullgate_ok(&["license", "show", &id, "--reveal"]), license);
+
+    // The dockerconfigjson is an authfile skopeo pulls with, and carries both credential forms.
+    let doc = pullgate_ok(&["license", "pull-secret", &id, "--format", "dockerconfigjson", "--registry", &d.authority]);
+    let parsed: serde_json::Value = serde_json::from_str(&doc).expect("dockerconfigjson is JSON");
+    let entry = &parsed["auths"][d.authority.as_str()];
+    assert_eq!(entry["password"].as_str(), Some(license.as_str()), "{doc}");
+    assert!(entry["auth"].is_string(), "{doc}");
+    let authfile = temp_dir("pull-secret").join("auth.json");
+    std::fs::write(&authfile, &doc).unwrap();
+    let (ok, text) = pull_with_authfile(&reference, &authfile, "pull-secret-pull");
+    assert!(ok, "skopeo with the pull secret as --authfile: {text}");
+
+    // A renewal with no grace period: the successor pulls, the old one is refused.
+    let renewed: serde_json::Value = serde_json::from_str(&pullgate_ok(&[
+        "--json", "license", "renew", &id, "--expires", "30d", "--revoke-old-after", "0s",
+    ]))
+    .expect("license renew --json");
+    let new_license = renewed["license"].as_str().expect("renew prints the successor").to_string();
+    assert_eq!(renewed["renews"].as_str(), Some(id.as_str()));
+    std::thread::sleep(propagation());
+    let (status, body) = token_status(&d, &new_license, "proxy/demo/local/demo/hello");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = token_status(&d, &license, "proxy/demo/local/demo/hello");
+    assert_eq!(status, 401, "{body}");
+    let listed = pullgate_ok(&["--json", "license", "list", "--customer", "Secret Customer", "--expiring", "10d"]);
+    assert!(listed.contains(&id) && !listed.contains(renewed["id"].as_str().unwrap()), "{listed}");
+}
+
+/// The `warning` header on a manifest GET made with a bearer token for `license`.
+fn manifest_warning(d: &Dev, license: &str) -> Option<String> {
+    let name = "proxy/demo/local/demo/hello";
+    let (status, body) = token_status(d, license, name);
+    assert_eq!(status, 200, "{body}");
+    let token: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let bearer = format!("Bearer {}", token["token"].as_str().unwrap());
+    let r = get(
+        &format!("{}/v2/{name}/manifests/1.0", d.url),
+        &[("authorization", &bearer), ("accept", "application/vnd.oci.image.manifest.v1+json")],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.header("warning").map(str::to_string)
+}
+
+#[test]
+#[ignore = "needs scripts/dev --background; run by scripts/test"]
+fn pulls_warn_only_within_the_expiry_window() {
+    let d = dev();
+    let (_, soon) = issue("Expiring Customer", &["--expires", "3d"]);
+    let warning = manifest_warning(&d, &soon).expect("a license 3 days from expiry warns");
+    assert!(warning.starts_with("299 - \"license for Expiring Customer expires on "), "{warning}");
+    assert!(warning.contains("ask your vendor to renew it"), "{warning}");
+    let (_, later) = issue("Distant Customer", &["--expires", "60d"]);
+    assert_eq!(manifest_warning(&d, &later), None);
+}
