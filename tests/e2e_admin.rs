@@ -42,7 +42,11 @@ fn token_status(d: &Dev, license: &str, name: &str) -> (u16, String) {
 }
 
 fn issue(customer: &str, extra: &[&str]) -> (String, String) {
-    let mut args = vec!["--json", "license", "issue", "--app", "demo", "--customer", customer, "--expires", "7d"];
+    issue_expiring(customer, "7d", extra)
+}
+
+fn issue_expiring(customer: &str, expires: &str, extra: &[&str]) -> (String, String) {
+    let mut args = vec!["--json", "license", "issue", "--app", "demo", "--customer", customer, "--expires", expires];
     args.extend_from_slice(extra);
     let v: serde_json::Value = serde_json::from_str(&pullgate_ok(&args)).expect("license issue --json");
     (v["id"].as_str().unwrap().to_string(), v["license"].as_str().unwrap().to_string())
@@ -453,9 +457,15 @@ fn a_pull_secret_pulls_and_a_renewed_license_replaces_the_old() {
     let (ok, text) = pull_with_authfile(&reference, &authfile, "pull-secret-pull");
     assert!(ok, "skopeo with the pull secret as --authfile: {text}");
 
-    // A renewal with no grace period: the successor pulls, the old one is refused.
+    // The 7-day license is within a 10-day expiry window, not a 3-day one.
+    let expiring = pullgate_ok(&["--json", "license", "list", "--customer", "Secret Customer", "--expiring", "10d"]);
+    assert!(expiring.contains(&id), "{expiring}");
+    let expiring = pullgate_ok(&["--json", "license", "list", "--customer", "Secret Customer", "--expiring", "3d"]);
+    assert!(!expiring.contains(&id), "{expiring}");
+
+    // A renewal with a one-second grace period: the successor pulls, then the old one is refused.
     let renewed: serde_json::Value = serde_json::from_str(&pullgate_ok(&[
-        "--json", "license", "renew", &id, "--expires", "30d", "--revoke-old-after", "0s",
+        "--json", "license", "renew", &id, "--expires", "30d", "--revoke-old-after", "1s",
     ]))
     .expect("license renew --json");
     let new_license = renewed["license"].as_str().expect("renew prints the successor").to_string();
@@ -465,8 +475,8 @@ fn a_pull_secret_pulls_and_a_renewed_license_replaces_the_old() {
     assert_eq!(status, 200, "{body}");
     let (status, body) = token_status(&d, &license, "proxy/demo/local/demo/hello");
     assert_eq!(status, 401, "{body}");
-    let listed = pullgate_ok(&["--json", "license", "list", "--customer", "Secret Customer", "--expiring", "10d"]);
-    assert!(listed.contains(&id) && !listed.contains(renewed["id"].as_str().unwrap()), "{listed}");
+    let listed = pullgate_ok(&["--json", "license", "list", "--customer", "Secret Customer"]);
+    assert!(listed.contains(&id) && listed.contains(renewed["id"].as_str().unwrap()), "{listed}");
 }
 
 /// The `warning` header on a manifest GET made with a bearer token for `license`.
@@ -488,10 +498,10 @@ fn manifest_warning(d: &Dev, license: &str) -> Option<String> {
 #[ignore = "needs scripts/dev --background; run by scripts/test"]
 fn pulls_warn_only_within_the_expiry_window() {
     let d = dev();
-    let (_, soon) = issue("Expiring Customer", &["--expires", "3d"]);
+    let (_, soon) = issue_expiring("Expiring Customer", "3d", &[]);
     let warning = manifest_warning(&d, &soon).expect("a license 3 days from expiry warns");
     assert!(warning.starts_with("299 - \"license for Expiring Customer expires on "), "{warning}");
     assert!(warning.contains("ask your vendor to renew it"), "{warning}");
-    let (_, later) = issue("Distant Customer", &["--expires", "60d"]);
+    let (_, later) = issue_expiring("Distant Customer", "60d", &[]);
     assert_eq!(manifest_warning(&d, &later), None);
 }
