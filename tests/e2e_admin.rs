@@ -465,7 +465,14 @@ fn a_pull_secret_pulls_and_a_renewed_license_replaces_the_old() {
 
     // A renewal with a one-second grace period: the successor pulls, then the old one is refused.
     let renewed: serde_json::Value = serde_json::from_str(&pullgate_ok(&[
-        "--json", "license", "renew", &id, "--expires", "30d", "--revoke-old-after", "1s",
+        "--json",
+        "license",
+        "renew",
+        &id,
+        "--expires",
+        "30d",
+        "--revoke-old-after",
+        "1s",
     ]))
     .expect("license renew --json");
     let new_license = renewed["license"].as_str().expect("renew prints the successor").to_string();

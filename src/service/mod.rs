@@ -87,11 +87,8 @@ impl<R: Runtime> Ctx<'_, R> {
     /// Remembers who is pulling, for the access log and the expiry warning; `license_expires`
     /// is `None` for bearer tokens issued before tokens carried it.
     pub fn note_caller(&self, customer: &str, license_id: &str, license_expires: Option<i64>) {
-        *self.caller.borrow_mut() = Some(Caller {
-            customer: customer.to_string(),
-            license_id: license_id.to_string(),
-            license_expires,
-        });
+        *self.caller.borrow_mut() =
+            Some(Caller { customer: customer.to_string(), license_id: license_id.to_string(), license_expires });
     }
 }
 

@@ -9,7 +9,7 @@ use crate::upstream::{self, Resource, UpstreamError};
 
 use super::pull::Pull;
 use super::reply::{set_header, Reply};
-use super::request::BadRequest;
+use super::request::{BadRequest, Incoming};
 use super::Runtime;
 
 /// Largest `n` honoured on a tag list (distribution's CVE-2023-2253 lesson).
@@ -29,8 +29,8 @@ struct TagList<'a> {
     tags: Vec<String>,
 }
 
-pub async fn tags<R: Runtime>(pull: Pull<'_, '_, R>) -> Result<Reply<R::Body>, RegistryError> {
-    let request = &pull.cx.request;
+/// A tag list's `n` (at most `MAX_TAGS_PAGE`) and `last` query parameters.
+pub(crate) fn page_params(request: &Incoming) -> Result<(Option<usize>, Option<Tag>), BadRequest> {
     let n = match request.query_value("n") {
         None => None,
         Some(v) => Some(
@@ -44,6 +44,11 @@ pub async fn tags<R: Runtime>(pull: Pull<'_, '_, R>) -> Result<Reply<R::Body>, R
         None => None,
         Some(v) => Some(v.parse::<Tag>().map_err(BadRequest::LastTag)?),
     };
+    Ok((n, last))
+}
+
+pub async fn tags<R: Runtime>(pull: Pull<'_, '_, R>) -> Result<Reply<R::Body>, RegistryError> {
+    let (n, last) = page_params(&pull.cx.request)?;
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     if let Some(n) = n {
         query.append_pair("n", &n.to_string());

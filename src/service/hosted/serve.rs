@@ -5,12 +5,10 @@
 use serde::Serialize;
 
 use crate::error::{ErrorCode, RegistryError};
-use crate::reference::{Digest, Tag};
+use crate::reference::Digest;
 
 use super::super::pull::Pull;
 use super::super::reply::{Headers, Reply};
-use super::super::request::BadRequest;
-use super::super::tags::MAX_TAGS_PAGE;
 use super::super::Runtime;
 use super::auth::Push;
 use super::layout::{self, BlobRecord};
@@ -71,19 +69,7 @@ struct TagList<'a> {
 pub async fn tags<R: Runtime>(pull: Pull<'_, '_, R>) -> Result<Reply<R::Body>, RegistryError> {
     let cx = pull.cx;
     let (app, repo) = (&pull.authorized.app.slug, &pull.authorized.upstream_repo);
-    let n = match cx.request.query_value("n") {
-        None => None,
-        Some(v) => Some(
-            v.parse::<usize>()
-                .ok()
-                .filter(|n| *n <= MAX_TAGS_PAGE)
-                .ok_or(BadRequest::PageSize { max: MAX_TAGS_PAGE })?,
-        ),
-    };
-    let last = match cx.request.query_value("last") {
-        None => None,
-        Some(v) => Some(v.parse::<Tag>().map_err(BadRequest::LastTag)?),
-    };
+    let (n, last) = super::super::tags::page_params(&cx.request)?;
     let prefix = layout::tags_prefix(app, repo);
     let mut tags = Vec::new();
     let mut after = last.as_ref().map(|t| format!("{prefix}{}", t.as_str()));

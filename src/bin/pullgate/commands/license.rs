@@ -2,12 +2,11 @@
 //! their `license:<id>` records (the text sealed), and `revoked:<id>` revocations. `renew` and
 //! `pull-secret` live in their own files.
 
-use pullgate::keys::KeysetRecord;
 use pullgate::license::{self as lic, Claims, LicenseError};
 use pullgate::store::{self, AppRecord, LicenseRecord, RevocationRecord, KEYSET_KEY, SCHEMA_VERSION};
 use serde::Serialize;
 
-use super::{no_such_app, open_keyset, Ctx};
+use super::{active_signer, keys_for_app, open_keyset, Ctx};
 use crate::cli::LicenseCommand;
 use crate::failure::{Exit, Failure, Outcome};
 use crate::kv;
@@ -85,19 +84,9 @@ pub(super) fn sign_and_record(
     also: Vec<(String, String)>,
 ) -> Outcome<Issued> {
     let root = secrets::require_root()?;
+    let keys = keys_for_app(ctx, &root.secret, slug)?;
+    let signer = active_signer(&keys)?;
     let kv = ctx.kv()?;
-    let found = kv.get_many(&[store::app_key(slug), KEYSET_KEY.to_string()])?;
-    if found[0].is_none() {
-        return Err(no_such_app(slug));
-    }
-    let keyset: KeysetRecord = match &found[1] {
-        Some(v) => kv::decode(KEYSET_KEY, v)?,
-        None => return Err(Failure::failed("there are no signing keys yet").hint("run `pullgate key init` first")),
-    };
-    let keys = open_keyset(&root.secret, &keyset)?;
-    let signer = keys.signer().ok_or_else(|| {
-        Failure::failed("no active signing key").hint("run `pullgate key rotate` to promote the pending key")
-    })?;
     let id = format!("lic_{}", secrets::random_hex::<12>()?);
     let claims = Claims {
         id: id.clone(),

@@ -1,6 +1,6 @@
 //! Tests of license issue, revoke and inspect against the in-memory store.
 
-use pullgate::keys::{RootSecret, SigningKeys};
+use pullgate::keys::{KeysetRecord, RootSecret, SigningKeys};
 
 use super::*;
 use crate::commands::test_support::{ctx, put_app, snapshot, with_root, ROOT_HEX};
@@ -180,7 +180,9 @@ fn renew_issues_a_successor_and_schedules_the_old_ones_revocation() {
     revoke(&ctx, &new.id, None, false).unwrap();
     let err = super::super::license_renew::renew(&ctx, &new.id, "2y", None).unwrap_err();
     assert!(err.message.contains("was revoked"), "{}", err.message);
-    for (id, expires, grace) in [(&old.id, "yesterday", None), (&old.id, "1y", Some("0s")), (&old.id, "1y", Some("soon"))] {
+    for (id, expires, grace) in
+        [(&old.id, "yesterday", None), (&old.id, "1y", Some("0s")), (&old.id, "1y", Some("soon"))]
+    {
         let before = snapshot(&ctx);
         assert!(super::super::license_renew::renew(&ctx, id, expires, grace).is_err());
         assert_eq!(snapshot(&ctx), before);

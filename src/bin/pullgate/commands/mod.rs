@@ -8,14 +8,14 @@ mod key;
 mod license;
 mod license_renew;
 mod pull_check;
-mod push_token;
 mod pull_secret;
+mod push_token;
 mod upstream;
 mod upstream_probe;
 
 use std::cell::OnceCell;
 
-use pullgate::keys::{KeysetRecord, RootSecret, SigningKeys};
+use pullgate::keys::{KeysetRecord, RootSecret, SigningKey, SigningKeys};
 use pullgate::store::{self, AppRecord};
 
 use crate::cli::Command;
@@ -111,6 +111,26 @@ pub fn open_keyset(root: &RootSecret, keyset: &KeysetRecord) -> Outcome<SigningK
             "use the same {} the Worker has (`wrangler secret put`); the keys in KV were sealed with it",
             pullgate::keys::ROOT_SECRET_NAME
         ))
+    })
+}
+
+/// The signing keys a credential for app `slug` is issued with; fails unless the app exists.
+pub fn keys_for_app(ctx: &Ctx, root: &RootSecret, slug: &str) -> Outcome<SigningKeys> {
+    let found = ctx.kv()?.get_many(&[store::app_key(slug), store::KEYSET_KEY.to_string()])?;
+    if found[0].is_none() {
+        return Err(no_such_app(slug));
+    }
+    let keyset: KeysetRecord = match &found[1] {
+        Some(v) => kv::decode(store::KEYSET_KEY, v)?,
+        None => return Err(Failure::failed("there are no signing keys yet").hint("run `pullgate key init` first")),
+    };
+    open_keyset(root, &keyset)
+}
+
+/// The key new credentials are signed with.
+pub fn active_signer(keys: &SigningKeys) -> Outcome<&SigningKey> {
+    keys.signer().ok_or_else(|| {
+        Failure::failed("no active signing key").hint("run `pullgate key rotate` to promote the pending key")
     })
 }
 

@@ -43,8 +43,7 @@ fn the_helm_snippet_decodes_to_the_dockerconfigjson() {
 
 #[test]
 fn every_entry_has_auth_and_username_password() {
-    let doc: serde_json::Value =
-        serde_json::to_value(docker_config(&["127.0.0.1:8787".to_string()], LICENSE)).unwrap();
+    let doc: serde_json::Value = serde_json::to_value(docker_config(&["127.0.0.1:8787".to_string()], LICENSE)).unwrap();
     let entry = &doc["auths"]["127.0.0.1:8787"];
     assert_eq!(entry["username"], USERNAME);
     assert_eq!(entry["password"], LICENSE);
@@ -68,12 +67,8 @@ fn hosts_are_the_apps_domains_and_the_workers_public_hosts() {
     assert!(served_hosts(&ctx, "acme", true).unwrap().contains(&"127.0.0.1".to_string()));
 
     crate::commands::run(&ctx, Command::Key(crate::cli::KeyCommand::Init { root_secret_out: None })).unwrap();
-    let issue = LicenseCommand::Issue {
-        app: "acme".into(),
-        customer: "Globex".into(),
-        expires: "30d".into(),
-        images: vec![],
-    };
+    let issue =
+        LicenseCommand::Issue { app: "acme".into(), customer: "Globex".into(), expires: "30d".into(), images: vec![] };
     crate::commands::run(&ctx, Command::License(issue)).unwrap();
     let snapshot = crate::commands::test_support::snapshot(&ctx);
     let id = snapshot.keys().find_map(|k| k.strip_prefix("license:")).unwrap().to_string();

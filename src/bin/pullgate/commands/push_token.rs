@@ -2,14 +2,12 @@
 //! credentials for the hosted registry (`pushtoken:<id>` records, `revoked:<id>` revocations)
 //! and the hosted upstream itself.
 
-use pullgate::keys::KeysetRecord;
 use pullgate::push_token::{self, Claims};
 use pullgate::store::{
-    self, CredentialRecord, PushTokenRecord, RevocationRecord, UpstreamRecord, HOSTED_ENDPOINT, KEYSET_KEY,
-    SCHEMA_VERSION,
+    self, CredentialRecord, PushTokenRecord, RevocationRecord, UpstreamRecord, HOSTED_ENDPOINT, SCHEMA_VERSION,
 };
 
-use super::{no_such_app, open_keyset, require_app, Ctx};
+use super::{active_signer, keys_for_app, require_app, Ctx};
 use crate::cli::{HostedCommand, PushTokenCommand};
 use crate::failure::{Failure, Outcome};
 use crate::kv;
@@ -30,19 +28,9 @@ fn issue(ctx: &Ctx, app: &str, repos: &[String], expires: &str, delete: bool) ->
     let expires_at = validate::expiry(expires, ctx.now)?;
     let repos = repos.iter().map(|p| validate::repo_pattern(p)).collect::<Outcome<Vec<_>>>()?;
     let root = secrets::require_root()?;
+    let keys = keys_for_app(ctx, &root.secret, &slug)?;
+    let signer = active_signer(&keys)?;
     let kv = ctx.kv()?;
-    let found = kv.get_many(&[store::app_key(&slug), KEYSET_KEY.to_string()])?;
-    if found[0].is_none() {
-        return Err(no_such_app(&slug));
-    }
-    let keyset: KeysetRecord = match &found[1] {
-        Some(v) => kv::decode(KEYSET_KEY, v)?,
-        None => return Err(Failure::failed("there are no signing keys yet").hint("run `pullgate key init` first")),
-    };
-    let keys = open_keyset(&root.secret, &keyset)?;
-    let signer = keys.signer().ok_or_else(|| {
-        Failure::failed("no active signing key").hint("run `pullgate key rotate` to promote the pending key")
-    })?;
     let id = format!("{}{}", pullgate::service::hosted::token::ID_PREFIX, secrets::random_hex::<12>()?);
     let claims =
         Claims { id: id.clone(), app: slug.clone(), repos: repos.clone(), delete, iat: ctx.now, exp: expires_at };
