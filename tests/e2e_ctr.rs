@@ -105,3 +105,43 @@ fn ctr_fetches_an_index_through_the_post_token_flow() {
     assert!(!ok, "another app's license fetched content");
     assert!(text.contains("failed to fetch oauth token") && text.contains("401"), "{text}");
 }
+
+/// Runs the admin CLI (built beside this suite) with the local backend scripts/dev exported.
+fn pullgate_stdout(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_pullgate")).args(args).output().expect("running pullgate");
+    assert!(out.status.success(), "pullgate {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+#[ignore = "needs scripts/dev --background; run by scripts/test"]
+fn ctr_pulls_with_the_credentials_of_a_k8s_pull_secret() {
+    use base64::Engine as _;
+    let d = dev();
+    let issued: serde_json::Value = serde_json::from_str(&pullgate_stdout(&[
+        "--json", "license", "issue", "--app", "demo", "--customer", "Cluster Customer", "--expires", "7d",
+    ]))
+    .expect("license issue --json");
+    let id = issued["id"].as_str().unwrap();
+    let secret = pullgate_stdout(&["license", "pull-secret", id, "--format", "k8s", "--registry", &d.authority]);
+    assert!(secret.contains("type: kubernetes.io/dockerconfigjson"), "{secret}");
+    // What kubelet reads: the base64 `.dockerconfigjson` data, then the entry for this registry.
+    let encoded = secret
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(".dockerconfigjson:"))
+        .map(|v| v.trim().trim_matches('"'))
+        .unwrap_or_else(|| panic!("no .dockerconfigjson in the Secret:\n{secret}"));
+    let document = base64::engine::general_purpose::STANDARD.decode(encoded).expect("base64 data");
+    let document: serde_json::Value = serde_json::from_slice(&document).expect("dockerconfigjson");
+    let entry = &document["auths"][d.authority.as_str()];
+    let user = format!("{}:{}", entry["username"].as_str().unwrap(), entry["password"].as_str().unwrap());
+    assert_eq!(entry["password"].as_str(), issued["license"].as_str());
+
+    let daemon = containerd(&temp_dir("containerd-secret"));
+    let image = d.image("demo/hello", "1.0");
+    let reference = format!("{}/proxy/demo/local/demo/hello:1.0", d.authority);
+    let (ok, text) = ctr(&daemon, &["content", "fetch", "--plain-http", "--user", &user, &reference]);
+    assert!(ok, "{text}");
+    let (_, listed) = ctr(&daemon, &["content", "ls", "-q"]);
+    assert!(listed.contains(&image.digest), "manifest {} not in the content store:\n{listed}", image.digest);
+}
