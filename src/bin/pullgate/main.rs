@@ -7,6 +7,7 @@
 mod cli;
 mod commands;
 mod failure;
+mod images;
 mod kv;
 mod output;
 mod secrets;
