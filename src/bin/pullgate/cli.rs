@@ -104,6 +104,9 @@ pub enum Command {
     License(LicenseCommand),
     /// Pull an image through the edge as a customer would, and say where it breaks.
     PullCheck(PullCheckArgs),
+    /// Images in Kubernetes manifests, Helm values and kustomizations.
+    #[command(subcommand)]
+    Images(ImagesCommand),
     /// Vendor push tokens for the hosted registry (the `docker login` password of CI).
     #[command(subcommand)]
     PushToken(PushTokenCommand),
@@ -330,7 +333,8 @@ pub enum KeyCommand {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
-    /// Reseal the signing keys and every upstream credential with a new root secret.
+    /// Reseal the signing keys, every upstream credential and every sealed license text with a
+    /// new root secret.
     Reseal {
         /// The new root secret (hex, or a PULLGATE_ROOT_SECRET=<hex> line).
         #[arg(long, value_name = "FILE")]
@@ -434,6 +438,72 @@ pub struct PullSecretArgs {
     /// helm-values: also put the document under this dotted key (e.g. myapp.imagePullSecret).
     #[arg(long, value_name = "KEY")]
     pub values_key: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Point every image the app's upstreams serve at its name through the edge (tags and
+    /// digests kept), in the files or as a kustomize `images:` patch; others are listed.
+    Rewrite(ImagesRewriteArgs),
+    /// Check that every image found pulls: `upstream test` on each (or `pull-check` through the
+    /// edge with a license), in parallel; a table, and a non-zero exit if any fails.
+    Test(ImagesTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesTestArgs {
+    /// App slug.
+    #[arg(long)]
+    pub app: String,
+    /// Pull each image through the edge as a customer (pull-check) instead of testing the upstream.
+    #[arg(long, requires = "license")]
+    pub through_edge: bool,
+    /// --through-edge: the customer's license, @FILE, or - for stdin.
+    #[arg(long)]
+    pub license: Option<String>,
+    /// --through-edge: the edge's host[:port], as `images rewrite --domain` [default: the same].
+    #[arg(long, value_name = "HOST")]
+    pub domain: Option<String>,
+    /// Images tested at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub jobs: u16,
+    /// Image lists (one reference a line, # comments; - for stdin), YAML files, or directories.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// Output shapes of `images rewrite`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RewriteFormat {
+    /// The input files, rewritten (comments, order and quoting kept).
+    Files,
+    /// A kustomize `images:` list: the inputs' kustomization extended, or a new one.
+    Kustomize,
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesRewriteArgs {
+    /// App slug.
+    #[arg(long)]
+    pub app: String,
+    /// Host[:port] customers pull from: one of the app's custom domains (short names) or the
+    /// Worker's host (proxy/<app>/ names) [default: the first public custom domain].
+    #[arg(long, value_name = "HOST")]
+    pub domain: Option<String>,
+    #[arg(long, value_enum, default_value_t = RewriteFormat::Files)]
+    pub format: RewriteFormat,
+    /// Write the results under DIR, at the inputs' relative paths [default: stdout, one file].
+    #[arg(long, value_name = "DIR", conflicts_with = "in_place")]
+    pub out: Option<PathBuf>,
+    /// Overwrite the input files that change.
+    #[arg(long)]
+    pub in_place: bool,
+    /// Probe each image anonymously and rewrite only those the upstream refuses (401/403).
+    #[arg(long)]
+    pub detect_private: bool,
+    /// Files, or directories searched for *.yaml and *.yml.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

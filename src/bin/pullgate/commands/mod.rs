@@ -4,6 +4,8 @@
 mod app;
 mod domain;
 mod http;
+mod image_checks;
+mod images;
 mod key;
 mod license;
 mod license_renew;
@@ -87,6 +89,7 @@ pub fn run(ctx: &Ctx, command: Command) -> Outcome<()> {
         Command::Key(c) => key::run(ctx, c),
         Command::License(c) => license::run(ctx, c),
         Command::PullCheck(args) => pull_check::run(ctx, &args),
+        Command::Images(c) => images::run(ctx, c),
         Command::PushToken(c) => push_token::run(ctx, c),
         Command::Hosted(c) => push_token::run_hosted(ctx, c),
     }

@@ -216,21 +216,11 @@ pub fn run(ctx: &Ctx, args: &PullCheckArgs) -> Outcome<()> {
         return Err(Failure::usage("the username must not contain ':'"));
     }
     let hostname = pullgate::access::hostname_of(&image.host);
-    let scheme = if args.plain_http || crate::validate::is_loopback(&hostname) { "http" } else { "https" };
-    let mut check = Check {
-        agent: match args.connect_to {
-            Some(address) => http::agent_connecting(&hostname, address),
-            None => http::agent(),
-        },
-        base: format!("{scheme}://{}", image.host),
-        name: image.name.clone(),
-        token: None,
-        steps: Vec::new(),
-        failure: None,
+    let agent = match args.connect_to {
+        Some(address) => http::agent_connecting(&hostname, address),
+        None => http::agent(),
     };
-    let basic =
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{license}", args.username)));
-    pull(&mut check, &image, &basic);
+    let check = pull_through_edge(agent, &image, &args.username, &license, args.plain_http);
 
     let ok = check.failure.is_none();
     let (exit, summary) = check.failure.clone().unwrap_or((Exit::Failure, String::new()));
@@ -259,6 +249,33 @@ pub fn run(ctx: &Ctx, args: &PullCheckArgs) -> Outcome<()> {
         Ok(())
     } else {
         Err(Failure::after_report(exit, format!("pull-check failed ({}): {summary}", exit.as_str())))
+    }
+}
+
+/// Pulls `image` through the edge with `license` (http for loopback hosts or `plain_http`);
+/// the check holds every step and the first failure.
+fn pull_through_edge(agent: ureq::Agent, image: &ImageRef, username: &str, license: &str, plain_http: bool) -> Check {
+    let hostname = pullgate::access::hostname_of(&image.host);
+    let scheme = if plain_http || crate::validate::is_loopback(&hostname) { "http" } else { "https" };
+    let mut check = Check {
+        agent,
+        base: format!("{scheme}://{}", image.host),
+        name: image.name.clone(),
+        token: None,
+        steps: Vec::new(),
+        failure: None,
+    };
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{license}")));
+    pull(&mut check, image, &basic);
+    check
+}
+
+/// What `images test --through-edge` asks: does `image` pull with `license`, and if not, the
+/// first failure and its exit code.
+pub fn pulls_as_customer(image: &ImageRef, license: &str) -> Result<(), (Exit, String)> {
+    match pull_through_edge(http::agent(), image, "license", license, false).failure {
+        None => Ok(()),
+        Some(failure) => Err(failure),
     }
 }
 

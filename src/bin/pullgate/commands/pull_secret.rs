@@ -71,7 +71,7 @@ pub fn helm_values(json: &str, extra_key: Option<&[String]>) -> String {
 }
 
 /// `host[:port]` as a docker config key: a DNS name, `localhost` or an IPv4 address, lowercase.
-fn registry_host(input: &str) -> Outcome<(String, String)> {
+pub fn registry_host(input: &str) -> Outcome<(String, String)> {
     let text = input.trim().to_ascii_lowercase();
     let (host, port) = match text.rsplit_once(':') {
         Some((h, p)) => (h, Some(p)),
@@ -113,19 +113,31 @@ fn k8s_name(input: &str, what: &str) -> Outcome<String> {
     Ok(text.to_string())
 }
 
+/// The hosts an app is pulled from: its custom domains (short names) and the Worker's own hosts
+/// from wrangler.toml (`proxy/<app>/` names), loopback ones included.
+pub struct AppHosts {
+    pub domains: Vec<String>,
+    pub worker: Vec<String>,
+}
+
+pub fn app_hosts(ctx: &Ctx, app: &str) -> Outcome<AppHosts> {
+    let loaded = kv::load_prefixes(ctx.kv()?, &[store::DOMAIN_PREFIX])?;
+    let domains: Vec<DomainRecord> = kv::records(&loaded, store::DOMAIN_PREFIX)?;
+    let domains = domains.into_iter().filter(|d| d.app == app).map(|d| d.host).collect();
+    let config = ctx.backend_options().wrangler_config().ok().flatten().unwrap_or_default();
+    Ok(AppHosts { domains, worker: config.worker_hosts })
+}
+
 /// Hosts the app serves: its custom domains, then the Worker's own public hosts from
 /// wrangler.toml. `all` adds loopback hosts (what `--registry` may name in development).
 fn served_hosts(ctx: &Ctx, app: &str, all: bool) -> Outcome<Vec<String>> {
-    let loaded = kv::load_prefixes(ctx.kv()?, &[store::DOMAIN_PREFIX])?;
-    let domains: Vec<DomainRecord> = kv::records(&loaded, store::DOMAIN_PREFIX)?;
-    let mut hosts: Vec<String> = domains.into_iter().filter(|d| d.app == app).map(|d| d.host).collect();
-    let config = ctx.backend_options().wrangler_config().ok().flatten().unwrap_or_default();
-    for host in config.worker_hosts {
-        if (all || !validate::is_loopback(&host)) && !hosts.contains(&host) {
-            hosts.push(host);
+    let AppHosts { mut domains, worker } = app_hosts(ctx, app)?;
+    for host in worker {
+        if (all || !validate::is_loopback(&host)) && !domains.contains(&host) {
+            domains.push(host);
         }
     }
-    Ok(hosts)
+    Ok(domains)
 }
 
 pub fn run(ctx: &Ctx, args: &PullSecretArgs) -> Outcome<()> {

@@ -20,6 +20,7 @@ use pullgate::upstream::{
 use super::http;
 use super::{require_app, Ctx};
 use crate::failure::{Exit, Failure, Outcome};
+use crate::images::image_ref::endpoint_authority;
 use crate::secrets;
 
 const MAX_REDIRECTS: usize = 5;
@@ -135,16 +136,6 @@ fn host_prefix(image: &str) -> Option<(String, &str)> {
     (first.contains(':') || first.contains('.') || first == "localhost").then_some((first, rest))
 }
 
-/// `host[:port]` of an endpoint URL, the port only when it is not the scheme's default.
-fn endpoint_authority(endpoint: &str) -> Option<String> {
-    let url = url::Url::parse(endpoint).ok()?;
-    let host = url.host_str()?.to_ascii_lowercase();
-    Some(match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host,
-    })
-}
-
 /// For an image that starts with a registry host: the command with the upstream's name when the
 /// host is one of the app's endpoints, or else the names the app's image paths can start with.
 fn host_instead_of_name(app: &AppRecord, image: &str) -> Option<Failure> {
@@ -181,9 +172,9 @@ fn platform_of(entry: &serde_json::Value) -> Option<String> {
     })
 }
 
-struct Report {
-    lines: Vec<String>,
-    json: serde_json::Map<String, serde_json::Value>,
+pub struct Report {
+    pub lines: Vec<String>,
+    pub json: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Report {
@@ -194,17 +185,42 @@ impl Report {
 }
 
 pub fn run(ctx: &Ctx, app: &str, image: &str) -> Outcome<()> {
-    let (name, reference) = match split_image(image) {
-        Ok(split) => split,
+    if let Err(failure) = split_image(image) {
         // A registry host (with a port, say) cannot start an image path; the app's upstreams
         // tell which name customers use instead.
-        Err(failure) if host_prefix(image).is_some() => {
+        if host_prefix(image).is_some() {
             let app = require_app(ctx.kv()?, app)?;
             return Err(host_instead_of_name(&app, image).unwrap_or(failure));
         }
-        Err(failure) => return Err(failure),
-    };
+        return Err(failure);
+    }
     let app = require_app(ctx.kv()?, app)?;
+    let Probe { report, result, .. } = probe(&app, image)?;
+    let exit = result.as_ref().err().map(|(exit, _)| *exit);
+    let message = match &result {
+        Ok(message) | Err((_, message)) => message.clone(),
+    };
+    let Report { lines, json } = report;
+    ctx.out.result(&json, || lines.join("\n"))?;
+    match exit {
+        None => Ok(()),
+        Some(exit) => Err(Failure::after_report(exit, format!("upstream test failed ({}): {message}", exit.as_str()))),
+    }
+}
+
+/// What testing one image found: the upstream it went to, the report lines and JSON, and
+/// either the sentence saying customers can pull it or the diagnosis.
+pub struct Probe {
+    pub upstream: String,
+    pub report: Report,
+    pub result: Result<String, Diagnosis>,
+}
+
+/// Tests `image` (`<upstream>/<repo>[:tag|@digest]`) of `app` with the stored credential.
+/// Errors are for what stops the test before it starts (a bad name, an unknown upstream, a
+/// root secret that does not open the credential).
+pub fn probe(app: &AppRecord, image: &str) -> Outcome<Probe> {
+    let (name, reference) = split_image(image)?;
     let target = access::resolve_name(&name, &HostBinding::Custom { app: app.slug.clone() })
         .map_err(|e| Failure::usage(pullgate::error::RegistryError::from(e).message))?;
     let Some(record) = app.upstream_named(&target.upstream).cloned() else {
@@ -239,11 +255,15 @@ pub fn run(ctx: &Ctx, app: &str, image: &str) -> Outcome<()> {
         let secret = open_secret(&app.slug, &record)?;
         check(&record, &app.slug, secret.as_ref(), &repo, &reference, &mut report)
     };
-    let (ok, exit, message) = match &outcome {
+    let result = match outcome {
         Ok(()) if record.credential.sealed.is_some() => {
-            (true, None, "customers can pull this image: the stored credential works".to_string())
+            Ok("customers can pull this image: the stored credential works".to_string())
         }
-        Ok(()) => (true, None, "customers can pull this image: the upstream serves it anonymously".to_string()),
+        Ok(()) => Ok("customers can pull this image: the upstream serves it anonymously".to_string()),
+        Err(diagnosis) => Err(diagnosis),
+    };
+    let (ok, exit, message) = match &result {
+        Ok(message) => (true, None, message.clone()),
         Err((exit, message)) => (false, Some(*exit), message.clone()),
     };
     report.json.insert("ok".into(), ok.into());
@@ -251,12 +271,7 @@ pub fn run(ctx: &Ctx, app: &str, image: &str) -> Outcome<()> {
     report.json.insert("diagnosis".into(), exit.map(|e| e.as_str().into()).unwrap_or(serde_json::Value::Null));
     report.json.insert("message".into(), message.clone().into());
     report.lines.push(format!("{}: {message}", if ok { "ok" } else { "FAIL" }));
-    let Report { lines, json } = report;
-    ctx.out.result(&json, || lines.join("\n"))?;
-    match exit {
-        None => Ok(()),
-        Some(exit) => Err(Failure::after_report(exit, format!("upstream test failed ({}): {message}", exit.as_str()))),
-    }
+    Ok(Probe { upstream: record.display_name(), report, result })
 }
 
 /// The upstream's credential, opened with the configured root secret.
@@ -271,7 +286,7 @@ fn open_secret(app: &str, record: &UpstreamRecord) -> Outcome<Option<Secret>> {
     })
 }
 
-type Diagnosis = (Exit, String);
+pub type Diagnosis = (Exit, String);
 
 fn check(
     record: &UpstreamRecord,
