@@ -224,6 +224,11 @@ struct Run {
 
 /// Runs the CLI against the stand-in with a clean environment.
 fn pullgate(api: &StandIn, args: &[&str], stdin: &str) -> Run {
+    pullgate_with_root(api, args, stdin, ROOT)
+}
+
+/// `pullgate` with `root` as the configured root secret.
+fn pullgate_with_root(api: &StandIn, args: &[&str], stdin: &str, root: &str) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pullgate"))
         .args(args)
         .env_clear()
@@ -232,7 +237,7 @@ fn pullgate(api: &StandIn, args: &[&str], stdin: &str) -> Run {
         .env("CLOUDFLARE_API_TOKEN", TOKEN)
         .env("PULLGATE_KV_NAMESPACE_ID", NAMESPACE)
         .env("PULLGATE_CF_API_BASE", &api.base)
-        .env("PULLGATE_ROOT_SECRET", ROOT)
+        .env("PULLGATE_ROOT_SECRET", root)
         .env("PULLGATE_CNAME_TARGET", "pullgate.vendor.workers.dev")
         .current_dir(std::env::temp_dir())
         .stdin(Stdio::piped())
@@ -334,6 +339,76 @@ fn every_command_round_trips_through_the_api() {
     let left: Vec<String> = kv(&api).into_keys().collect();
     assert!(left.iter().all(|k| !k.starts_with("domain:") && k != "app:acme"), "{left:?}");
     assert!(left.contains(&"app:globex".to_string()));
+    assert_eq!(violations(&api), Vec::<String>::new());
+}
+
+fn json_ok(api: &StandIn, args: &[&str]) -> Value {
+    serde_json::from_str(&ok(api, args, "")).unwrap_or_else(|e| panic!("pullgate {args:?}: not JSON: {e}"))
+}
+
+/// The ids of a `license list --json` document.
+fn ids(listing: &Value) -> Vec<String> {
+    listing.as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn licenses_are_revealed_listed_by_expiry_renewed_and_resealed_in_production_kv() {
+    let api = stand_in();
+    ok(&api, &["key", "init"], "");
+    ok(&api, &["app", "add", "acme"], "");
+    let issue = |customer: &str, expires: &str| {
+        let v = json_ok(
+            &api,
+            &["--json", "license", "issue", "--app", "acme", "--customer", customer, "--expires", expires],
+        );
+        (v["id"].as_str().unwrap().to_string(), v["license"].as_str().unwrap().to_string())
+    };
+    let (soon, soon_text) = issue("Initech", "20d");
+    let (later, _) = issue("Initech", "200d");
+    let (other, _) = issue("Globex", "20d");
+
+    // The text comes back from its sealed record; KV holds it sealed only.
+    assert_eq!(ok(&api, &["license", "show", &soon, "--reveal"], "").trim(), soon_text);
+    assert!(kv(&api).values().all(|v| !v.contains(&soon_text)), "a license text is in KV in clear");
+
+    // One customer's licenses, and of those the ones expiring within a window.
+    let mut initech = ids(&json_ok(&api, &["--json", "license", "list", "--customer", "Initech"]));
+    initech.sort();
+    let mut want = vec![soon.clone(), later.clone()];
+    want.sort();
+    assert_eq!(initech, want);
+    assert_eq!(
+        ids(&json_ok(&api, &["--json", "license", "list", "--customer", "Initech", "--expiring", "30d"])),
+        [soon.clone()]
+    );
+    let expiring = ids(&json_ok(&api, &["--json", "license", "list", "--expiring", "30d"]));
+    assert!(expiring.contains(&other) && !expiring.contains(&later), "{expiring:?}");
+
+    // The renewal: a successor with the same customer and app, the old one revoked after the grace.
+    let renewed =
+        json_ok(&api, &["--json", "license", "renew", &soon, "--expires", "365d", "--revoke-old-after", "7d"]);
+    let successor = renewed["id"].as_str().unwrap().to_string();
+    let successor_text = renewed["license"].as_str().unwrap().to_string();
+    assert_eq!((renewed["renews"].as_str(), renewed["customer"].as_str()), (Some(soon.as_str()), Some("Initech")));
+    assert!(renewed["old_revoked_from"].is_string(), "{renewed:#}");
+    assert!(kv(&api).contains_key(&format!("revoked:{soon}")), "the grace-period revocation was not written");
+    assert_eq!(ok(&api, &["license", "show", &successor, "--reveal"], "").trim(), successor_text);
+    let initech = ids(&json_ok(&api, &["--json", "license", "list", "--customer", "Initech"]));
+    assert_eq!(initech.len(), 3, "{initech:?}");
+
+    // `key reseal` moves the sealed texts to the new root secret with the keys and credentials.
+    let dir = std::env::temp_dir().join(format!("pullgate-cf-reseal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let new_root = "5".repeat(64);
+    let file = dir.join("new-root");
+    std::fs::write(&file, format!("PULLGATE_ROOT_SECRET={new_root}\n")).unwrap();
+    let resealed = json_ok(&api, &["--json", "key", "reseal", "--new-root-secret-file", file.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(resealed["licenses"], 4, "{resealed:#}");
+    let run = pullgate_with_root(&api, &["license", "show", &successor, "--reveal"], "", &new_root);
+    assert_eq!((run.code, run.stdout.trim()), (0, successor_text.as_str()), "{}", run.stderr);
+    let run = pullgate(&api, &["license", "show", &successor, "--reveal"], "");
+    assert_ne!(run.code, 0, "the old root secret still opens the resealed text");
     assert_eq!(violations(&api), Vec::<String>::new());
 }
 

@@ -336,6 +336,8 @@ fn new_root_secret(ctx: &Ctx, out: &Path) -> Outcome<()> {
 struct ResealReport {
     signing_keys: usize,
     credentials: usize,
+    /// Sealed license texts (what `license show --reveal` opens).
+    licenses: usize,
     already_resealed: usize,
 }
 
@@ -408,15 +410,31 @@ fn reseal(ctx: &Ctx, new_file: &Path) -> Outcome<()> {
             writes.push((store::app_key(&app.slug), kv::encode(&app)?));
         }
     }
+
+    let loaded = kv::load_prefixes(kv, &[store::LICENSE_PREFIX])?;
+    let licenses: Vec<LicenseRecord> = kv::records(&loaded, store::LICENSE_PREFIX)?;
+    for mut license in licenses {
+        let Some(sealed) = &license.sealed else { continue };
+        let context = LicenseRecord::seal_context(&license.id);
+        match reseal_value(&current.secret, &new, &context, sealed, &format!("the text of license {}", license.id))? {
+            Some(sealed) => {
+                license.sealed = Some(sealed);
+                writes.push((store::license_key(&license.id), kv::encode(&license)?));
+                report.licenses += 1;
+            }
+            None => report.already_resealed += 1,
+        }
+    }
     // One bulk write: the edge never sees half a reseal (it opens both sealings anyway).
     if !writes.is_empty() {
         kv.put_many(&writes)?;
     }
     ctx.out.result(&report, || {
         let mut text = format!(
-            "resealed {} signing key(s) and {} upstream credential(s) with {}",
+            "resealed {} signing key(s), {} upstream credential(s) and {} license text(s) with {}",
             report.signing_keys,
             report.credentials,
+            report.licenses,
             new_file.display()
         );
         if report.already_resealed > 0 {

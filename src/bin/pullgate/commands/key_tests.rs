@@ -150,9 +150,22 @@ fn reseal_moves_keys_and_credentials_to_the_new_root_and_keeps_licenses_valid() 
         &signer,
     );
 
+    // Its record keeps the text sealed, as `license issue` does, for `license show --reveal`.
+    let id = "lic_000000000000000000000001";
+    let claims = pullgate::license::verify(&license, &keys_before, NOW).unwrap();
+    let mut record = store::LicenseRecord::issued(&claims, &signer.kid);
+    let context = store::LicenseRecord::seal_context(id);
+    record.sealed = Some(old.seal(&context, license.as_bytes(), [7; 24]));
+    ctx.kv().unwrap().put_many(&[(store::license_key(id), kv::encode(&record).unwrap())]).unwrap();
+
     let path = write_file(&tmp, "new", &format!("PULLGATE_ROOT_SECRET={new_hex}\n"));
     reseal(&ctx, &path).unwrap();
     let after = snapshot(&ctx);
+    // The license text: opens with the new root only, and is the same text.
+    let record: store::LicenseRecord = serde_json::from_str(&after[&store::license_key(id)]).unwrap();
+    let sealed = record.sealed.as_ref().unwrap();
+    assert!(old.open(&context, sealed).is_err(), "the license text is still sealed with the old root");
+    assert_eq!(new.open(&context, sealed).unwrap(), license.as_bytes());
     // Keys: the same kids, states and material, sealed anew.
     let keys_after = SigningKeys::open(&new, &keyset(&ctx)).unwrap();
     assert!(SigningKeys::open(&old, &keyset(&ctx)).is_err(), "still sealed with the old root");
