@@ -379,7 +379,7 @@ fn licenses_are_revealed_listed_by_expiry_renewed_and_resealed_in_production_kv(
     assert_eq!(initech, want);
     assert_eq!(
         ids(&json_ok(&api, &["--json", "license", "list", "--customer", "Initech", "--expiring", "30d"])),
-        [soon.clone()]
+        std::slice::from_ref(&soon)
     );
     let expiring = ids(&json_ok(&api, &["--json", "license", "list", "--expiring", "30d"]));
     assert!(expiring.contains(&other) && !expiring.contains(&later), "{expiring:?}");

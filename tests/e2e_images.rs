@@ -22,9 +22,17 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn pullgate_json(args: &[&str]) -> Value {
-    let out = pullgate(args);
-    assert!(out.status.success(), "pullgate {args:?}: {}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+/// `pullgate [--json] images rewrite --app demo --domain <domain> <rest>…`.
+fn rewrite(json: bool, domain: &str, rest: &[&str]) -> Output {
+    let mut args = if json { vec!["--json"] } else { vec![] };
+    args.extend(["images", "rewrite", "--app", "demo", "--domain", domain]);
+    args.extend_from_slice(rest);
+    pullgate(&args)
+}
+
+fn rewrite_json(domain: &str, rest: &[&str]) -> Value {
+    let out = rewrite(true, domain, rest);
+    assert!(out.status.success(), "images rewrite {rest:?}: {}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("--json output")
 }
 
@@ -88,8 +96,8 @@ fn rewritten_fixtures_pull_through_the_edge_and_other_registries_are_listed() {
     let dir = chart(&d, "images-chart");
     let out = temp_dir("images-out");
     let domain = format!("localhost:{}", edge_port(&d));
-    let args = ["--json", "images", "rewrite", "--app", "demo", "--domain", &domain, "--out"];
-    let doc = pullgate_json(&[&args[..], &[out.to_str().unwrap(), dir.to_str().unwrap()]].concat());
+    let paths = ["--out", out.to_str().unwrap(), dir.to_str().unwrap()];
+    let doc = rewrite_json(&domain, &paths);
     let all = results(&doc);
     let untouched: BTreeSet<&str> = all.iter().filter(|(_, r)| r.is_none()).map(|(i, _)| i.as_str()).collect();
     assert_eq!(
@@ -124,22 +132,13 @@ fn rewritten_fixtures_pull_through_the_edge_and_other_registries_are_listed() {
     }
 
     // The plain report lists the untouched images with the reason.
-    let plain = pullgate(&[&args[1..], &[out.to_str().unwrap(), dir.to_str().unwrap()]].concat());
+    let plain = rewrite(false, &domain, &paths);
     let report = stdout(&plain);
     assert!(report.contains("quay.io/other/tool:2.1") && report.contains("not an upstream of app demo"), "{report}");
 
     // On the Worker's own host the names carry proxy/<app>/, and pull as well.
     let values = dir.join("values.yaml");
-    let doc = pullgate_json(&[
-        "--json",
-        "images",
-        "rewrite",
-        "--app",
-        "demo",
-        "--domain",
-        &d.authority,
-        values.to_str().unwrap(),
-    ]);
+    let doc = rewrite_json(&d.authority, &[values.to_str().unwrap()]);
     let first = results(&doc).into_iter().find_map(|(_, r)| r).expect("a rewritten image");
     assert_eq!(first, format!("{}/proxy/demo/local/demo/hello:1.1", d.authority));
     let (ok, text) = pull(&first, &license, "images-pull-default");
@@ -153,17 +152,7 @@ fn detect_private_rewrites_only_images_the_upstream_refuses_anonymously() {
     let dir = chart(&d, "images-private");
     let values = dir.join("values.yaml");
     let domain = format!("localhost:{}", edge_port(&d));
-    let doc = pullgate_json(&[
-        "--json",
-        "images",
-        "rewrite",
-        "--app",
-        "demo",
-        "--domain",
-        &domain,
-        "--detect-private",
-        values.to_str().unwrap(),
-    ]);
+    let doc = rewrite_json(&domain, &["--detect-private", values.to_str().unwrap()]);
     let files = doc["files"].as_array().unwrap();
     let items = files[0]["images"].as_array().unwrap();
     let by_path = |p: &str| items.iter().find(|i| i["path"] == p).unwrap_or_else(|| panic!("{p} in {doc:#}"));
@@ -179,17 +168,7 @@ fn the_kustomize_patch_extends_the_vendors_kustomization() {
     let d = dev();
     let dir = chart(&d, "images-kustomize");
     let domain = format!("localhost:{}", edge_port(&d));
-    let out = pullgate(&[
-        "images",
-        "rewrite",
-        "--app",
-        "demo",
-        "--domain",
-        &domain,
-        "--format",
-        "kustomize",
-        dir.to_str().unwrap(),
-    ]);
+    let out = rewrite(false, &domain, &["--format", "kustomize", dir.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = stdout(&out);
     // The vendor's file, its entries pointed at the edge, the manifests' other images appended.

@@ -175,6 +175,11 @@ fn test_one(app: &AppRecord, mode: &Mode, text: &str) -> Row {
         }
     };
     let Some(upstream) = image_ref::upstream_for(app, &image.registry) else {
+        // Docker Hub's API host is the endpoint `upstream add` takes for it.
+        let endpoint = match image.registry.as_str() {
+            image_ref::DOCKER_HUB => pullgate::store::DOCKER_HUB_API_HOST,
+            other => other,
+        };
         return Row::failed(
             text,
             None,
@@ -184,8 +189,8 @@ fn test_one(app: &AppRecord, mode: &Mode, text: &str) -> Row {
                 image.registry, app.slug
             ),
             format!(
-                "add it (pullgate upstream add --app {} https://{}), or host the image on an upstream",
-                app.slug, image.registry
+                "add it (pullgate upstream add --app {} https://{endpoint}), or host the image on an upstream",
+                app.slug
             ),
         );
     };

@@ -142,6 +142,9 @@ struct FileReport {
     images: Vec<Item>,
 }
 
+/// An input, its text, and its plan (or why it is not YAML).
+type Planned = (Input, String, Result<Plan, String>);
+
 /// Plans every input; YAML errors fail named files and skip found ones (Helm templates).
 fn plan_all(
     ctx: &Ctx,
@@ -149,7 +152,7 @@ fn plan_all(
     app: &AppRecord,
     serving: &Serving,
     keep: &rewrite::Keep,
-) -> Outcome<Vec<(Input, String, Result<Plan, String>)>> {
+) -> Outcome<Vec<Planned>> {
     let mut planned = Vec::new();
     for input in inputs {
         let source = std::fs::read_to_string(&input.path)
@@ -271,7 +274,7 @@ fn rewrite_files(ctx: &Ctx, args: &ImagesRewriteArgs) -> Outcome<()> {
 /// new kustomization.
 fn kustomize_patch(
     args: &ImagesRewriteArgs,
-    planned: Vec<(Input, String, Result<Plan, String>)>,
+    planned: Vec<Planned>,
     outputs: &mut Vec<(Option<PathBuf>, String)>,
     reports: &mut Vec<FileReport>,
 ) -> Outcome<()> {

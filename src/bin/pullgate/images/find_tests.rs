@@ -17,7 +17,8 @@ fn found(name: &str) -> Vec<(usize, String, String)> {
 #[test]
 fn images_are_found_where_each_kind_of_document_names_them() {
     let zeros = "0".repeat(64);
-    let cases: Vec<(&str, Vec<(usize, &str, String)>)> = vec![
+    type Case<'a> = (&'a str, Vec<(usize, &'a str, String)>);
+    let cases: Vec<Case> = vec![
         (
             "deployment.yaml",
             vec![

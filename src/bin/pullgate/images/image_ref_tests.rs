@@ -6,7 +6,9 @@ const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b
 fn references_parse_with_dockers_normalisation() {
     let with_digest = format!("ghcr.io/acme/api:1.0@{D}");
     let by_digest = format!("127.0.0.1:5000/demo/hello@{D}");
-    let cases: Vec<(&str, &str, &str, Option<&str>, Option<&str>, &str)> = vec![
+    // (input, registry, repository, tag, digest, written name)
+    type Case<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>, &'a str);
+    let cases: Vec<Case> = vec![
         ("nginx", "docker.io", "library/nginx", None, None, "nginx"),
         ("nginx:1.25", "docker.io", "library/nginx", Some("1.25"), None, "nginx"),
         ("bitnami/redis:7", "docker.io", "bitnami/redis", Some("7"), None, "bitnami/redis"),

@@ -29,7 +29,9 @@ fn pairs(changes: &[(&str, &str)]) -> Vec<(String, String)> {
 #[test]
 fn fixtures_are_rewritten_byte_for_byte_where_images_are_and_nowhere_else() {
     let zeros = "0".repeat(64);
-    let cases: Vec<(&str, Vec<(String, String)>, Vec<&str>)> = vec![
+    // (fixture, the changes the rewrite makes, the images it leaves)
+    type Case<'a> = (&'a str, Vec<(String, String)>, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
         (
             "deployment.yaml",
             pairs(&[(&format!("\"{OPEN}/demo/hello:1.0\""), &format!("\"{EDGE}/local/demo/hello:1.0\""))]),
