@@ -154,6 +154,15 @@ impl CloudflareKv {
         Ok(envelope)
     }
 
+    /// One D1 query (`POST /accounts/{account}/d1/database/{id}/query`, body `{sql, params}`)
+    /// with this client's token and retries; the statement's result rows.
+    pub fn d1_query<T: serde::de::DeserializeOwned + Default>(&self, database_id: &str, body: &str) -> Outcome<Vec<T>> {
+        // The namespace URL is `<base>/accounts/<account>/storage/kv/namespaces/<id>`.
+        let account_url = self.namespace_url.split("/storage/kv/namespaces/").next().unwrap_or_default();
+        let url = format!("{account_url}/d1/database/{}/query", encode_component(database_id));
+        Ok(self.call_json::<Vec<T>>("POST", &url, Some(body))?.result)
+    }
+
     /// Sends bulk requests, re-sending the keys the API reports as unsuccessful.
     fn bulk<I: serde::Serialize + Clone>(
         &self,

@@ -89,15 +89,40 @@ impl LocalKv {
     /// One `wrangler kv <args> --local --persist-to … --binding … -c …` run: stdout, or wrangler's
     /// own error text when it ran and failed.
     fn wrangler_once(&self, args: &[&str]) -> Outcome<Result<String, String>> {
+        let mut words = vec!["kv"];
+        words.extend_from_slice(args);
+        words.extend_from_slice(&["--binding", KV_BINDING]);
+        self.run(&words)
+    }
+
+    /// `wrangler d1 execute <database> --local --json --command <sql>` on the D1 store in the
+    /// same persist dir (the events database `wrangler dev` writes), retried like the KV
+    /// commands: every statement the CLI runs there is a read or an idempotent delete.
+    pub fn d1_execute(&self, database: &str, sql: &str) -> Outcome<String> {
+        let mut attempt = 1;
+        loop {
+            match self.run(&["d1", "execute", database, "--json", "--command", sql])? {
+                Ok(stdout) => return Ok(stdout),
+                Err(detail) if is_transient(&detail) && attempt < LOCAL_ATTEMPTS => {
+                    eprintln!("warning: wrangler d1 execute failed ({detail}); retrying");
+                    (self.sleep)(retry_wait(attempt));
+                    attempt += 1;
+                }
+                Err(detail) => return Err(Failure::failed(format!("wrangler d1 execute failed: {detail}"))),
+            }
+        }
+    }
+
+    /// One `wrangler <words> --local --persist-to … -c …` run.
+    fn run(&self, words: &[&str]) -> Outcome<Result<String, String>> {
         let mut command = Command::new(&self.program[0]);
         command
             .args(&self.program[1..])
-            .arg("kv")
-            .args(args)
+            .args(words)
             .arg("--local")
             .arg("--persist-to")
             .arg(&self.state)
-            .args(["--binding", KV_BINDING, "-c"])
+            .arg("-c")
             .arg(&self.config)
             .env("WRANGLER_SEND_METRICS", "false")
             .env("NO_COLOR", "1")
@@ -193,7 +218,7 @@ fn retry_wait(attempt: u32) -> std::time::Duration {
 
 /// Parses the JSON document on the first stdout line that starts with `open` (wrangler may
 /// print a banner before it and notices after it).
-fn parse_json_after<T: serde::de::DeserializeOwned>(stdout: &str, open: char) -> Outcome<T> {
+pub fn parse_json_after<T: serde::de::DeserializeOwned>(stdout: &str, open: char) -> Outcome<T> {
     let mut offset = 0;
     let mut start = None;
     for line in stdout.split_inclusive('\n') {
