@@ -150,11 +150,14 @@ pub struct Adoption {
     pub versions: Vec<(String, i64, String)>,
 }
 
+/// A version pulled: version, pulls, last pull (unix seconds).
+type Pulled = (String, i64, i64);
+
 /// Groups the `versions_sql` rows per customer and image.
 pub fn adoption(rows: &[Row]) -> Vec<Adoption> {
     let text = |r: &Row, c: &str| r.get(c).and_then(|v| v.as_str()).unwrap_or_default().to_string();
     let int = |r: &Row, c: &str| r.get(c).and_then(serde_json::Value::as_i64).unwrap_or_default();
-    let mut groups: BTreeMap<(String, String), Vec<(String, i64, i64)>> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), Vec<Pulled>> = BTreeMap::new();
     for r in rows {
         groups.entry((text(r, "customer"), text(r, "image"))).or_default().push((
             text(r, "version"),

@@ -506,6 +506,20 @@ mod tests {
     }
 
     #[test]
+    fn d1_queries_go_to_the_accounts_database_with_the_same_retries() {
+        let answer = r#"{"success":true,"errors":[],"result":[{"results":[{"n":2}],"success":true}]}"#;
+        let api = scripted(vec![(503, None, api_error(7500, "busy")), (200, None, answer.to_string())]);
+        let (kv, waits) = client(&api.base);
+        let body = r#"{"sql":"SELECT ?1","params":["x"]}"#;
+        let got: Vec<serde_json::Value> = kv.d1_query("db-id", body).unwrap();
+        assert_eq!(got[0]["results"][0]["n"], 2);
+        assert_eq!(waits.borrow().len(), 1, "the 503 was retried after a pause");
+        let log = api.log.lock().unwrap();
+        assert_eq!(log.len(), 2);
+        assert!(log.iter().all(|l| l == &format!("POST /accounts/a/d1/database/db-id/query {body}")), "{log:?}");
+    }
+
+    #[test]
     fn keys_are_encoded_like_encode_uri_component() {
         for (key, want) in [
             ("app:acme", "app%3Aacme"),
