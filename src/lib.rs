@@ -12,6 +12,7 @@ pub mod blob_cache;
 pub mod challenge;
 pub mod envelope;
 pub mod error;
+pub mod events;
 pub mod keys;
 pub mod license;
 pub mod manifest;
@@ -27,6 +28,7 @@ pub mod throttle;
 pub mod time;
 pub mod token;
 pub mod upstream;
+pub mod user_agent;
 
 #[cfg(test)]
 pub(crate) mod test_support;

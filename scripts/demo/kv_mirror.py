@@ -26,7 +26,8 @@ with this script as its wrangler:
 The mirror is only right while every writer of the store goes through it: the edge never
 writes KV, and scripts/test gives the suites PULLGATE_WRANGLER. It implements exactly what the
 CLI's local backend runs (src/bin/pullgate/kv/local.rs): `kv key list [--prefix P]` and
-`kv bulk get|put|delete FILE`; anything else fails rather than letting the mirror drift.
+`kv bulk get|put|delete FILE`; anything else fails rather than letting the mirror drift, except
+`d1 ...` (the events database, `pullgate logs`), which goes to the real wrangler unchanged.
 """
 
 import fcntl
@@ -300,6 +301,9 @@ def main():
     argv = sys.argv[1:]
     if argv[:1] == ["kv"]:
         kv(argv)
+    elif argv[:1] == ["d1"]:
+        # The events database is written by the edge, never mirrored: the real wrangler.
+        os.execv(real_wrangler(), [real_wrangler(), *argv])
     elif argv[:1] == ["flush"]:
         flush(argv[1:])
     elif argv[:1] == ["commit"]:

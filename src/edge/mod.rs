@@ -2,6 +2,7 @@
 //! request that decide anything into the core (`crate::service`), runs it with the runtime's
 //! KV, fetch, cache and rate limiters (`runtime`, `transport`), and writes the answer out.
 
+mod events;
 mod r2;
 mod runtime;
 mod transport;
@@ -26,9 +27,13 @@ thread_local! {
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let upload = r2::upload_of(&req);
-    let incoming = incoming(&mut req).await;
-    let rt = WorkerRuntime { env: &env, upload };
+    let events_on = events::events_on(&env);
+    let incoming = incoming(&mut req, events_on).await;
+    let rt = WorkerRuntime { env: &env, upload, events_on };
     let handled = service::handle(&rt, ISOLATE.with(|i| *i), incoming).await;
+    if !handled.events.is_empty() {
+        events::send_after_response(&ctx, &env, handled.events);
+    }
     for line in handled.logs {
         match line {
             LogLine::Error(l) => console_error!("{l}"),
@@ -39,12 +44,15 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     write(handled.reply, &ctx)
 }
 
-/// Copies the request's decisive parts; the token POST's form is read here, bounded.
-async fn incoming(req: &mut Request) -> Incoming {
+/// Copies the request's decisive parts; the token POST's form is read here, bounded. The parts
+/// only events use are copied only when events are on.
+async fn incoming(req: &mut Request, events_on: bool) -> Incoming {
     let url = req.url().ok();
     let headers = req.headers();
     let header = |name: &str| headers.get(name).ok().flatten();
-    let [host, authorization, accept, if_none_match, range, client_ip] = READ_HEADERS.map(header);
+    let [host, authorization, accept, if_none_match, range, client_ip, user_agent] =
+        READ_HEADERS.map(|name| if name == "user-agent" && !events_on { None } else { header(name) });
+    let (country, colo) = if events_on { events::cf_place(req.inner()) } else { (None, None) };
     let host = host
         .or_else(|| {
             let url = url.as_ref()?;
@@ -66,6 +74,9 @@ async fn incoming(req: &mut Request) -> Incoming {
         if_none_match,
         range,
         client_ip,
+        user_agent,
+        country,
+        colo,
         form,
     }
 }

@@ -1,12 +1,13 @@
 //! The core's runtime traits over the Workers bindings: KV, vars and secrets
-//! (`ConfigSource`), the Rate Limiting bindings (`Limiter`) and the Cache API (`BlobLookup`,
-//! and the store after the response is sent). Upstream fetch is in `transport`.
+//! (`ConfigSource`), the Rate Limiting bindings (`Limiter`), the Cache API (`BlobLookup`,
+//! and the store after the response is sent) and the event queue (`EventSink`). Upstream fetch
+//! is in `transport`.
 
 use worker::{console_error, Cache, Context, Env, Headers, RequestInit, Response};
 
 use crate::blob_cache;
 use crate::service::config::{ConfigSource, StoreUnavailable};
-use crate::service::BlobLookup;
+use crate::service::{BlobLookup, EventSink};
 use crate::store;
 use crate::throttle::{Limit, Limiter};
 use crate::upstream::Head;
@@ -18,6 +19,18 @@ pub struct WorkerRuntime<'a> {
     pub env: &'a Env,
     /// A push request's body (`r2::upload_of`).
     pub upload: super::r2::Upload,
+    /// `events::events_on`, read once per isolate.
+    pub events_on: bool,
+}
+
+impl EventSink for WorkerRuntime<'_> {
+    fn events_bound(&self) -> bool {
+        self.events_on
+    }
+
+    fn random_id(&self) -> Option<[u8; 16]> {
+        super::events::random_id()
+    }
 }
 
 impl ConfigSource for WorkerRuntime<'_> {

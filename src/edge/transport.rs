@@ -14,7 +14,7 @@ use super::runtime::WorkerRuntime;
 /// so an answer after that would reach nobody.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(25);
 
-fn now_unix() -> i64 {
+pub(super) fn now_unix() -> i64 {
     (Date::now().as_millis() / 1000) as i64
 }
 

@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod blobs;
 pub mod config;
+pub mod events;
 pub mod hosted;
 pub mod manifests;
 pub mod origin;
@@ -29,6 +30,7 @@ use std::cell::{OnceCell, RefCell};
 
 use crate::access_log::{self, AccessRecord};
 use crate::error::{RegistryError, Source};
+use crate::events::Event;
 use crate::license;
 use crate::route::{self, Method, Route, RouteError};
 use crate::throttle::{Blocklist, Limiter};
@@ -50,11 +52,19 @@ pub trait BlobLookup: Transport {
     async fn cached_blob(&self, key: &str, range: Option<&str>) -> Option<(Head, Self::Body)>;
 }
 
-/// Everything the core needs from the runtime: upstream HTTP, configuration, rate limiters,
-/// the blob cache and the hosted registry's bucket.
-pub trait Runtime: Transport + ConfigSource + Limiter + BlobLookup + hosted::objects::ObjectStore {}
+/// Where pull events go: whether they have a destination, and the randomness for their ids.
+pub trait EventSink {
+    /// The queue binding exists; without it no event is built.
+    fn events_bound(&self) -> bool;
+    /// 16 bytes from the runtime's cryptographic random source, or `None` if it failed.
+    fn random_id(&self) -> Option<[u8; 16]>;
+}
 
-impl<T: Transport + ConfigSource + Limiter + BlobLookup + hosted::objects::ObjectStore> Runtime for T {}
+/// Everything the core needs from the runtime: upstream HTTP, configuration, rate limiters,
+/// the blob cache, the hosted registry's bucket and the event queue.
+pub trait Runtime: Transport + ConfigSource + Limiter + BlobLookup + hosted::objects::ObjectStore + EventSink {}
+
+impl<T: Transport + ConfigSource + Limiter + BlobLookup + hosted::objects::ObjectStore + EventSink> Runtime for T {}
 
 /// What an isolate keeps between requests.
 #[derive(Default)]
@@ -77,6 +87,7 @@ pub struct Ctx<'a, R: Runtime> {
     pub origin: Origin,
     pub request: Incoming,
     caller: RefCell<Option<Caller>>,
+    subject: RefCell<events::Subject>,
 }
 
 impl<R: Runtime> Ctx<'_, R> {
@@ -89,6 +100,21 @@ impl<R: Runtime> Ctx<'_, R> {
     pub fn note_caller(&self, customer: &str, license_id: &str, license_expires: Option<i64>) {
         *self.caller.borrow_mut() =
             Some(Caller { customer: customer.to_string(), license_id: license_id.to_string(), license_expires });
+    }
+
+    /// Remembers the app and image a request concerns, for its event.
+    pub fn note_target(&self, app: &str, image: String) {
+        let mut subject = self.subject.borrow_mut();
+        subject.app = Some(app.to_string());
+        subject.image = Some(image);
+    }
+
+    /// Remembers whose (genuinely signed) license was used, refused or not, for the event.
+    pub fn note_license(&self, claims: &license::Claims) {
+        let mut subject = self.subject.borrow_mut();
+        subject.app.get_or_insert_with(|| claims.app.clone());
+        subject.customer = Some(claims.customer.clone());
+        subject.license = Some(claims.id.clone());
     }
 }
 
@@ -106,11 +132,12 @@ pub enum LogLine {
     Access(String),
 }
 
-/// The core's answer: the response, and what to log.
+/// The core's answer: the response, what to log, and the events to queue after the response.
 #[derive(Debug)]
 pub struct Handled<B> {
     pub reply: Reply<B>,
     pub logs: Vec<LogLine>,
+    pub events: Vec<Event>,
 }
 
 /// Handles one request.
@@ -120,17 +147,28 @@ pub async fn handle<R: Runtime>(rt: &R, isolate: &Isolate, request: Incoming) ->
     let reads_before = isolate.config.kv_reads();
     let route = route::parse(Method::parse(&request.method), &request.path);
     let described = settings.access_log.then(|| access_log::describe(route.as_ref().ok()));
-    let cx = Ctx { rt, isolate, now: rt.now(), origin, request, settings, caller: RefCell::new(None) };
+    // Events off (or nowhere to send them): nothing below builds one.
+    let facts = (settings.events && rt.events_bound()).then(|| events::facts(route.as_ref().ok())).flatten();
+    let cx = Ctx {
+        rt,
+        isolate,
+        now: rt.now(),
+        origin,
+        request,
+        settings,
+        caller: RefCell::new(None),
+        subject: RefCell::default(),
+    };
     let mut logs = Vec::new();
-    let (mut reply, error) = match dispatch(&cx, route).await {
-        Ok(reply) => (reply, None),
+    let (mut reply, error, reason) = match dispatch(&cx, route).await {
+        Ok(reply) => (reply, None, None),
         Err(e) => {
             match e.source {
                 Source::Internal => logs.push(LogLine::Error(format!("{} {e}", cx.origin.host))),
                 Source::Upstream => logs.push(LogLine::Warn(format!("{} {e}", cx.origin.host))),
                 Source::Downstream => {}
             }
-            (reply::error(&e, &cx.origin), Some(e.code.as_str()))
+            (reply::error(&e, &cx.origin), Some(e.code.as_str()), e.reason.map(|r| r.as_str()))
         }
     };
     set_header(reply.headers_mut(), API_VERSION_HEADER.0, API_VERSION_HEADER.1);
@@ -162,7 +200,21 @@ pub async fn handle<R: Runtime>(rt: &R, isolate: &Isolate, request: Incoming) ->
         };
         logs.push(LogLine::Access(record.to_json()));
     }
-    Handled { reply, logs }
+    let events = match facts {
+        Some(facts) => {
+            let outcome = events::Outcome { error, reason };
+            match events::build(&cx, facts, &reply, outcome, caller.as_ref()) {
+                Some(event) => vec![event],
+                None => {
+                    logs.push(LogLine::Error("event dropped: the runtime gave no random id".to_string()));
+                    Vec::new()
+                }
+            }
+        }
+        None => Vec::new(),
+    };
+    drop(caller);
+    Handled { reply, logs, events }
 }
 
 async fn dispatch<R: Runtime>(

@@ -49,11 +49,18 @@ pub struct Incoming {
     pub range: Option<String>,
     /// `CF-Connecting-IP`, which Cloudflare sets on every request (a client's own is replaced).
     pub client_ip: Option<String>,
+    /// For pull events only (`user_agent::parse` keeps the family and version).
+    pub user_agent: Option<String>,
+    /// `request.cf.country` and `request.cf.colo`, for pull events; copied only when events are on.
+    pub country: Option<String>,
+    pub colo: Option<String>,
     pub form: FormBody,
 }
 
-/// The request headers the core reads; the edge copies only these.
-pub const READ_HEADERS: [&str; 6] = ["host", "authorization", "accept", "if-none-match", "range", "cf-connecting-ip"];
+/// The request headers the core reads; the edge copies only these (`user-agent` only when
+/// events are on).
+pub const READ_HEADERS: [&str; 7] =
+    ["host", "authorization", "accept", "if-none-match", "range", "cf-connecting-ip", "user-agent"];
 
 impl Incoming {
     /// Every value of a query parameter, decoded.

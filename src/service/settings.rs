@@ -24,6 +24,8 @@ pub struct Settings {
     /// `LICENSE_WARNING_DAYS` (default 14) as seconds: pulls by a license this close to its
     /// expiry carry a `Warning` header; 0 turns the warning off.
     pub license_warning_seconds: i64,
+    /// `EVENTS` (default on): pull events to the queue, when its binding exists.
+    pub events: bool,
 }
 
 impl Settings {
@@ -46,8 +48,15 @@ impl Settings {
             license_warning_seconds: number("LICENSE_WARNING_DAYS", DEFAULT_WARNING_DAYS)
                 .clamp(0, 100 * 365)
                 .saturating_mul(86_400),
+            events: events_on(&var),
         }
     }
+}
+
+/// `EVENTS`: on unless it is exactly `false` (the edge also asks before copying event-only
+/// request parts).
+pub fn events_on(var: &impl Fn(&str) -> Option<String>) -> bool {
+    var("EVENTS").as_deref().map(str::trim) != Some("false")
 }
 
 #[cfg(test)]
@@ -72,6 +81,7 @@ mod tests {
                 access_log: true,
                 blob_cache_seconds: 86_400,
                 license_warning_seconds: 14 * 86_400,
+                events: true,
             }
         );
     }
@@ -87,7 +97,9 @@ mod tests {
             ("ACCESS_LOG", "false"),
             ("BLOB_CACHE_SECONDS", "not a number"),
             ("LICENSE_WARNING_DAYS", "30"),
+            ("EVENTS", "false"),
         ]);
+        assert!(!s.events);
         assert_eq!(s.license_warning_seconds, 30 * 86_400);
         assert_eq!(s.default_hosts, vec!["pullgate.example.workers.dev", "127.0.0.1"]);
         assert_eq!(s.cache_seconds, 0);

@@ -69,6 +69,7 @@ pub async fn token<R: Runtime, B>(cx: &Ctx<'_, R>) -> Result<Reply<B>, RegistryE
         return bearer_answer(cx, claims).await;
     }
     let claims = auth::check_license(cx, &license_text, None).await?;
+    cx.note_license(&claims);
     if binding.app().is_some_and(|a| a != claims.app) {
         let refusal = Refusal::LicenseWrongRegistry {
             customer: claims.customer.clone(),

@@ -113,6 +113,107 @@ pub enum Command {
     /// The app's hosted registry on R2.
     #[command(subcommand)]
     Hosted(HostedCommand),
+    /// The pull log: sign-ins and pulls, newest first (the events database, D1).
+    Logs(LogsArgs),
+    /// Pulls, distinct client networks and bytes; `usage versions`: who runs which version.
+    Usage(UsageArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct LogsArgs {
+    #[command(subcommand)]
+    pub action: Option<LogsAction>,
+    #[command(flatten)]
+    pub query: LogsQuery,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsQuery {
+    /// The app (required).
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Only this customer (the name in its licenses).
+    #[arg(long)]
+    pub customer: Option<String>,
+    /// Only this license id.
+    #[arg(long)]
+    pub license: Option<String>,
+    /// Only this image, `<upstream>/<repo>` as in the app (e.g. ghcr/acme/api).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// From this long ago (7d, 12h, 30min), or a date or RFC 3339 time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only this outcome: ok, redirected, refused, not_found, rate_limited, bad_request,
+    /// upstream_failed, error.
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// Only this kind: sign_in, manifest, blob, tags, referrers.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// At most this many events, newest first.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogsAction {
+    /// Delete every event and usage row of a customer (e.g. one who leaves).
+    Purge {
+        #[arg(long)]
+        customer: String,
+        /// Only in this app (default: every app).
+        #[arg(long)]
+        app: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct UsageArgs {
+    #[command(subcommand)]
+    pub action: Option<UsageAction>,
+    /// The app (required).
+    #[arg(long)]
+    pub app: Option<String>,
+    /// One row per customer, image, image version, or day.
+    #[arg(long, value_enum, default_value = "customer")]
+    pub by: UsageBy,
+    /// From this long ago (30d, 12h) or a date; counted in whole UTC days.
+    #[arg(long, default_value = "30d")]
+    pub since: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsageAction {
+    /// For each customer, the newest version of each image it pulled, and when.
+    Versions {
+        #[arg(long)]
+        app: Option<String>,
+        /// Only this image, `<upstream>/<repo>`.
+        #[arg(long)]
+        image: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum UsageBy {
+    Customer,
+    Image,
+    Version,
+    Day,
+}
+
+impl UsageBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UsageBy::Customer => "customer",
+            UsageBy::Image => "image",
+            UsageBy::Version => "version",
+            UsageBy::Day => "day",
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

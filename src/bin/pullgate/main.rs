@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod events_db;
 mod failure;
 mod images;
 mod kv;

@@ -45,7 +45,13 @@ pub struct WranglerConfig {
     /// ports dropped), then the hosts of `route`/`routes` patterns without wildcards. Local
     /// entries such as 127.0.0.1 are included; callers pick what fits.
     pub worker_hosts: Vec<String>,
+    /// `d1_databases` entry whose binding is `PULLGATE_DB`: name (local) and id (Cloudflare).
+    pub events_db_name: Option<String>,
+    pub events_db_id: Option<String>,
 }
+
+/// The events database's binding (src/edge/events.rs).
+pub const EVENTS_DB_BINDING: &str = "PULLGATE_DB";
 
 #[derive(Deserialize)]
 struct RawConfig {
@@ -53,10 +59,19 @@ struct RawConfig {
     #[serde(default)]
     kv_namespaces: Vec<RawNamespace>,
     #[serde(default)]
+    d1_databases: Vec<RawDatabase>,
+    #[serde(default)]
     vars: BTreeMap<String, toml::Value>,
     route: Option<toml::Value>,
     #[serde(default)]
     routes: Vec<toml::Value>,
+}
+
+#[derive(Deserialize)]
+struct RawDatabase {
+    binding: String,
+    database_name: Option<String>,
+    database_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -100,7 +115,16 @@ pub fn load_wrangler_config(path: &Path) -> Outcome<WranglerConfig> {
     let route_hosts = raw.route.iter().chain(&raw.routes).filter_map(route_host);
     let worker_hosts: Vec<String> =
         default_hosts.into_iter().chain(route_hosts).filter(|h| !h.is_empty()).collect::<Vec<_>>();
-    Ok(WranglerConfig { path: path.to_path_buf(), name: raw.name, kv_namespace_id, config_cache_seconds, worker_hosts })
+    let events_db = raw.d1_databases.into_iter().find(|db| db.binding == EVENTS_DB_BINDING);
+    Ok(WranglerConfig {
+        path: path.to_path_buf(),
+        name: raw.name,
+        kv_namespace_id,
+        config_cache_seconds,
+        worker_hosts,
+        events_db_name: events_db.as_ref().and_then(|db| db.database_name.clone()),
+        events_db_id: events_db.and_then(|db| db.database_id),
+    })
 }
 
 /// `host[:port]` → `host` (the edge ignores ports in DEFAULT_HOSTS too).
@@ -183,5 +207,7 @@ CONFIG_CACHE_SECONDS = "45"
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("wrangler.toml");
         let config = load_wrangler_config(&path).unwrap();
         assert_eq!(config.kv_namespace_id.as_deref(), Some(PLACEHOLDER_NAMESPACE_ID));
+        assert_eq!(config.events_db_name.as_deref(), Some("pullgate-events"));
+        assert_eq!(config.events_db_id.as_deref(), Some("00000000-0000-0000-0000-000000000000"));
     }
 }

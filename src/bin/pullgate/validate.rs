@@ -224,6 +224,25 @@ pub fn expiry(input: &str, now: i64) -> Outcome<i64> {
     Ok(at)
 }
 
+/// `--since`: a duration back from now (`7d`, `12h`, the units of [`DURATION_UNITS`]), a date
+/// (`YYYY-MM-DD`, 00:00 UTC) or an RFC 3339 time; not in the future.
+pub fn since(input: &str, now: i64) -> Outcome<i64> {
+    let text = input.trim();
+    let at = pullgate::time::parse_duration(text)
+        .and_then(|d| now.checked_sub(d))
+        .or_else(|| parse_rfc3339(text))
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "--since {input:?} is neither a duration back from now (7d, 12h, 30min), a date (2027-01-31) \
+                 nor an RFC 3339 time"
+            ))
+        })?;
+    if at > now {
+        return Err(Failure::usage(format!("--since {input:?} is in the future")));
+    }
+    Ok(at)
+}
+
 /// RFC 3339 with fractional seconds dropped and numeric offsets applied; plain dates too.
 fn parse_rfc3339(text: &str) -> Option<i64> {
     if let Some(at) = pullgate::time::parse_date(text) {

@@ -5,6 +5,7 @@
 mod authorization;
 mod blobs;
 mod config;
+mod events;
 mod expiry;
 mod hosted;
 mod manifests;
@@ -53,6 +54,9 @@ pub struct Mem {
     pub upstream: Scripted,
     /// The hosted registry's bucket.
     pub bucket: objects::Bucket,
+    /// Whether the event queue is bound, and the ids handed out so far.
+    pub events_bound: Cell<bool>,
+    pub ids: Cell<u8>,
 }
 
 impl Mem {
@@ -73,6 +77,8 @@ impl Mem {
             cache: RefCell::default(),
             upstream: Scripted::new(),
             bucket: objects::Bucket::default(),
+            events_bound: Cell::new(true),
+            ids: Cell::new(0),
         };
         mem.upstream.set_now(NOW);
         let nonce = [1u8; 24];
@@ -177,6 +183,18 @@ impl BlobLookup for Mem {
     async fn cached_blob(&self, key: &str, _range: Option<&str>) -> Option<(Head, Vec<u8>)> {
         let (status, headers, body) = self.cache.borrow().get(key).cloned()?;
         Some((Head { status, headers: headers.into_iter().map(|(n, v)| (n.to_string(), v)).collect() }, body))
+    }
+}
+
+impl super::EventSink for Mem {
+    fn events_bound(&self) -> bool {
+        self.events_bound.get()
+    }
+
+    /// Distinct ids, in order: `[1; 16]`, `[2; 16]`, …
+    fn random_id(&self) -> Option<[u8; 16]> {
+        self.ids.set(self.ids.get().checked_add(1)?);
+        Some([self.ids.get(); 16])
     }
 }
 

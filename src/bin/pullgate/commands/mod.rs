@@ -9,11 +9,13 @@ mod images;
 mod key;
 mod license;
 mod license_renew;
+mod logs;
 mod pull_check;
 mod pull_secret;
 mod push_token;
 mod upstream;
 mod upstream_probe;
+mod usage;
 
 use std::cell::OnceCell;
 
@@ -92,6 +94,8 @@ pub fn run(ctx: &Ctx, command: Command) -> Outcome<()> {
         Command::Images(c) => images::run(ctx, c),
         Command::PushToken(c) => push_token::run(ctx, c),
         Command::Hosted(c) => push_token::run_hosted(ctx, c),
+        Command::Logs(args) => logs::run(ctx, args),
+        Command::Usage(args) => usage::run(ctx, args),
     }
 }
 

@@ -154,6 +154,15 @@ impl CloudflareKv {
         Ok(envelope)
     }
 
+    /// One D1 query (`POST /accounts/{account}/d1/database/{id}/query`, body `{sql, params}`)
+    /// with this client's token and retries; the statement's result rows.
+    pub fn d1_query<T: serde::de::DeserializeOwned + Default>(&self, database_id: &str, body: &str) -> Outcome<Vec<T>> {
+        // The namespace URL is `<base>/accounts/<account>/storage/kv/namespaces/<id>`.
+        let account_url = self.namespace_url.split("/storage/kv/namespaces/").next().unwrap_or_default();
+        let url = format!("{account_url}/d1/database/{}/query", encode_component(database_id));
+        Ok(self.call_json::<Vec<T>>("POST", &url, Some(body))?.result)
+    }
+
     /// Sends bulk requests, re-sending the keys the API reports as unsuccessful.
     fn bulk<I: serde::Serialize + Clone>(
         &self,
@@ -494,6 +503,20 @@ mod tests {
         let log = api.log.lock().unwrap();
         assert_eq!(log.len(), 2, "{log:?}");
         assert!(log[1].contains("app:b") && !log[1].contains("app:a"), "only the rejected key again: {log:?}");
+    }
+
+    #[test]
+    fn d1_queries_go_to_the_accounts_database_with_the_same_retries() {
+        let answer = r#"{"success":true,"errors":[],"result":[{"results":[{"n":2}],"success":true}]}"#;
+        let api = scripted(vec![(503, None, api_error(7500, "busy")), (200, None, answer.to_string())]);
+        let (kv, waits) = client(&api.base);
+        let body = r#"{"sql":"SELECT ?1","params":["x"]}"#;
+        let got: Vec<serde_json::Value> = kv.d1_query("db-id", body).unwrap();
+        assert_eq!(got[0]["results"][0]["n"], 2);
+        assert_eq!(waits.borrow().len(), 1, "the 503 was retried after a pause");
+        let log = api.log.lock().unwrap();
+        assert_eq!(log.len(), 2);
+        assert!(log.iter().all(|l| l == &format!("POST /accounts/a/d1/database/db-id/query {body}")), "{log:?}");
     }
 
     #[test]

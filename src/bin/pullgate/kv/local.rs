@@ -71,33 +71,46 @@ impl LocalKv {
     /// is idempotent (list, bulk get, bulk put of whole values, bulk delete), so a repeat cannot
     /// change the result, only rescue it.
     fn wrangler(&self, args: &[&str]) -> Outcome<String> {
-        let what = args[..2].join(" ");
+        let mut words = vec!["kv"];
+        words.extend_from_slice(args);
+        words.extend_from_slice(&["--binding", KV_BINDING]);
+        self.retrying(&format!("kv {}", args[..2].join(" ")), &words)
+    }
+
+    /// `wrangler d1 execute <database> --local --json --command <sql>` on the D1 store in the
+    /// same persist dir (the events database `wrangler dev` writes), retried like the KV
+    /// commands: every statement the CLI runs there is a read or an idempotent delete.
+    pub fn d1_execute(&self, database: &str, sql: &str) -> Outcome<String> {
+        self.retrying("d1 execute", &["d1", "execute", database, "--json", "--command", sql])
+    }
+
+    /// Runs `wrangler <words>`, again after a pause on a transient local-runtime failure.
+    fn retrying(&self, what: &str, words: &[&str]) -> Outcome<String> {
         let mut attempt = 1;
         loop {
-            match self.wrangler_once(args)? {
+            match self.run(words)? {
                 Ok(stdout) => return Ok(stdout),
                 Err(detail) if is_transient(&detail) && attempt < LOCAL_ATTEMPTS => {
-                    eprintln!("warning: wrangler kv {what} failed ({detail}); retrying");
+                    eprintln!("warning: wrangler {what} failed ({detail}); retrying");
                     (self.sleep)(retry_wait(attempt));
                     attempt += 1;
                 }
-                Err(detail) => return Err(Failure::failed(format!("wrangler kv {what} failed: {detail}"))),
+                Err(detail) => return Err(Failure::failed(format!("wrangler {what} failed: {detail}"))),
             }
         }
     }
 
-    /// One `wrangler kv <args> --local --persist-to … --binding … -c …` run: stdout, or wrangler's
-    /// own error text when it ran and failed.
-    fn wrangler_once(&self, args: &[&str]) -> Outcome<Result<String, String>> {
+    /// One `wrangler <words> --local --persist-to … -c …` run: stdout, or wrangler's own error
+    /// text when it ran and failed.
+    fn run(&self, words: &[&str]) -> Outcome<Result<String, String>> {
         let mut command = Command::new(&self.program[0]);
         command
             .args(&self.program[1..])
-            .arg("kv")
-            .args(args)
+            .args(words)
             .arg("--local")
             .arg("--persist-to")
             .arg(&self.state)
-            .args(["--binding", KV_BINDING, "-c"])
+            .arg("-c")
             .arg(&self.config)
             .env("WRANGLER_SEND_METRICS", "false")
             .env("NO_COLOR", "1")
@@ -193,7 +206,7 @@ fn retry_wait(attempt: u32) -> std::time::Duration {
 
 /// Parses the JSON document on the first stdout line that starts with `open` (wrangler may
 /// print a banner before it and notices after it).
-fn parse_json_after<T: serde::de::DeserializeOwned>(stdout: &str, open: char) -> Outcome<T> {
+pub fn parse_json_after<T: serde::de::DeserializeOwned>(stdout: &str, open: char) -> Outcome<T> {
     let mut offset = 0;
     let mut start = None;
     for line in stdout.split_inclusive('\n') {

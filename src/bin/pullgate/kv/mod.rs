@@ -141,22 +141,7 @@ impl BackendOptions {
     /// Connects to the selected backend.
     pub fn open(&self) -> Outcome<Box<dyn Kv>> {
         match self.selected().as_deref() {
-            Some("local") => {
-                let state = self.state_dir.clone().or_else(|| env(settings::ENV_LOCAL_STATE).map(PathBuf::from));
-                let state = state.ok_or_else(|| {
-                    Failure::usage("the local backend needs the wrangler state directory").hint(format!(
-                        "pass --state-dir DIR or set {} to the --persist-to directory of `wrangler dev` (scripts/dev uses .pullgate/kv)",
-                        settings::ENV_LOCAL_STATE
-                    ))
-                })?;
-                let config = self.wrangler_config()?.ok_or_else(|| {
-                    Failure::usage("the local backend needs the Worker's wrangler.toml").hint(format!(
-                        "run from the repository, or pass --wrangler-config / set {}",
-                        settings::ENV_WRANGLER_CONFIG
-                    ))
-                })?;
-                Ok(Box::new(local::LocalKv::new(&state, &config)?))
-            }
+            Some("local") => Ok(Box::new(self.open_local()?)),
             Some("cloudflare") => Ok(Box::new(cloudflare::CloudflareKv::from_options(self)?)),
             Some(other) => Err(Failure::usage(format!("unknown backend {other:?}: use local or cloudflare"))),
             None => Err(Failure::usage("no KV backend selected").hint(format!(
@@ -164,6 +149,24 @@ impl BackendOptions {
                 settings::ENV_BACKEND
             ))),
         }
+    }
+
+    /// The local store (and wrangler) `wrangler dev` uses.
+    pub fn open_local(&self) -> Outcome<local::LocalKv> {
+        let state = self.state_dir.clone().or_else(|| env(settings::ENV_LOCAL_STATE).map(PathBuf::from));
+        let state = state.ok_or_else(|| {
+            Failure::usage("the local backend needs the wrangler state directory").hint(format!(
+                "pass --state-dir DIR or set {} to the --persist-to directory of `wrangler dev` (scripts/dev uses .pullgate/kv)",
+                settings::ENV_LOCAL_STATE
+            ))
+        })?;
+        let config = self.wrangler_config()?.ok_or_else(|| {
+            Failure::usage("the local backend needs the Worker's wrangler.toml").hint(format!(
+                "run from the repository, or pass --wrangler-config / set {}",
+                settings::ENV_WRANGLER_CONFIG
+            ))
+        })?;
+        local::LocalKv::new(&state, &config)
     }
 }
 

@@ -1,0 +1,173 @@
+//! Pull events at the edge: the queue producer (sent after the response, never in its way), the
+//! queue consumer that stores each batch in D1, and the daily cron that applies the retention.
+
+use std::cell::{Cell, OnceCell};
+
+use wasm_bindgen::{JsCast, JsValue};
+use worker::{
+    console_error, event, Context, D1PreparedStatement, Env, MessageBatch, QueueContentType, RawMessageBuilder,
+    ScheduleContext, ScheduledEvent, SendMessage,
+};
+
+use crate::events::{self, Event, Param};
+use crate::service::settings;
+
+/// The Queue the edge sends events to (wrangler.toml `[[queues.producers]]`).
+pub const QUEUE_BINDING: &str = "PULLGATE_EVENTS";
+/// The D1 database the consumer writes (wrangler.toml `[[d1_databases]]`).
+pub const DB_BINDING: &str = "PULLGATE_DB";
+/// Test hook: the first batch holding an event of this customer is written, then reported as
+/// failed, so its redelivery must be deduplicated by the event ids. Unset in production.
+const RETRY_HOOK_VAR: &str = "EVENTS_TEST_RETRY_CUSTOMER";
+
+thread_local! {
+    /// `EVENTS` is not `false` and the queue is bound: read once per isolate, as vars are fixed.
+    static EVENTS_ON: OnceCell<bool> = const { OnceCell::new() };
+    /// The retry hook fired in this isolate.
+    static HOOK_FIRED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this deployment sends events.
+pub fn events_on(env: &Env) -> bool {
+    EVENTS_ON.with(|on| {
+        *on.get_or_init(|| {
+            settings::events_on(&|name: &str| env.var(name).ok().map(|v| v.to_string()))
+                && env.queue(QUEUE_BINDING).is_ok()
+        })
+    })
+}
+
+/// 16 bytes from `crypto.getRandomValues`, the runtime's CSPRNG.
+pub fn random_id() -> Option<[u8; 16]> {
+    let crypto = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")).ok()?;
+    let fill: js_sys::Function =
+        js_sys::Reflect::get(&crypto, &JsValue::from_str("getRandomValues")).ok()?.dyn_into().ok()?;
+    let bytes = js_sys::Uint8Array::new_with_length(16);
+    fill.call1(&crypto, &bytes).ok()?;
+    let mut out = [0u8; 16];
+    bytes.copy_to(&mut out);
+    Some(out)
+}
+
+/// `request.cf.country` and `request.cf.colo`, read without `Cf`'s unwraps (absent locally).
+pub fn cf_place(req: &worker::web_sys::Request) -> (Option<String>, Option<String>) {
+    let Ok(cf) = js_sys::Reflect::get(req, &JsValue::from_str("cf")) else { return (None, None) };
+    if !cf.is_object() {
+        return (None, None);
+    }
+    let read = |name: &str| js_sys::Reflect::get(&cf, &JsValue::from_str(name)).ok().and_then(|v| v.as_string());
+    (read("country"), read("colo"))
+}
+
+/// Queues the events once the response is on its way; a failure is logged, never surfaced.
+pub fn send_after_response(ctx: &Context, env: &Env, list: Vec<Event>) {
+    let queue = match env.queue(QUEUE_BINDING) {
+        Ok(q) => q,
+        Err(e) => {
+            console_error!("events: queue binding {QUEUE_BINDING}: {e}");
+            return;
+        }
+    };
+    let messages: Vec<SendMessage<JsValue>> = list
+        .iter()
+        .map(|e| {
+            RawMessageBuilder::new(JsValue::from_str(&e.to_json())).build_with_content_type(QueueContentType::Text)
+        })
+        .collect();
+    ctx.wait_until(async move {
+        if let Err(e) = queue.send_raw_batch(messages).await {
+            console_error!("events: queue send failed, {} event(s) lost: {e}", list.len());
+        }
+    });
+}
+
+fn js(param: Param<'_>) -> JsValue {
+    match param {
+        Param::Text(s) => JsValue::from_str(s),
+        // Unix seconds, statuses and byte counts: exact in an f64 (below 2^53).
+        Param::Int(n) => JsValue::from_f64(n as f64),
+        Param::Null => JsValue::NULL,
+    }
+}
+
+/// Stores a batch in one D1 `batch` (a transaction): `INSERT OR IGNORE` on the event id, so a
+/// redelivered batch adds nothing. A failed write retries the whole batch; a message that is
+/// not an event is logged and dropped.
+#[event(queue)]
+async fn consume(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> worker::Result<()> {
+    // Errors are handled here: an `Err` from this function would panic in the glue.
+    let db = match env.d1(DB_BINDING) {
+        Ok(db) => db,
+        Err(e) => {
+            console_error!("events: D1 binding {DB_BINDING}: {e}; batch retried");
+            batch.retry_all();
+            return Ok(());
+        }
+    };
+    let hook = env.var(RETRY_HOOK_VAR).ok().map(|v| v.to_string()).filter(|v| !v.is_empty());
+    let sql = events::insert_sql();
+    let mut statements: Vec<D1PreparedStatement> = Vec::new();
+    let mut hooked = false;
+    for message in batch.raw_iter() {
+        let Some(text) = message.body().as_string() else {
+            console_error!("events: a message that is not text was dropped");
+            continue;
+        };
+        let event = match Event::decode(&text) {
+            Ok(event) => event,
+            Err(e) => {
+                console_error!("events: {e}; message dropped");
+                continue;
+            }
+        };
+        hooked |= hook.is_some() && event.customer == hook;
+        let values: Vec<JsValue> = event.row().into_iter().map(js).collect();
+        match db.prepare(sql.as_str()).bind(&values) {
+            Ok(statement) => statements.push(statement),
+            Err(e) => {
+                console_error!("events: binding event {}: {e}; batch retried", event.id);
+                batch.retry_all();
+                return Ok(());
+            }
+        }
+    }
+    let count = statements.len();
+    if count == 0 {
+        batch.ack_all();
+        return Ok(());
+    }
+    if let Err(e) = db.batch(statements).await {
+        console_error!("events: D1 batch of {count} failed: {e}; batch retried");
+        batch.retry_all();
+        return Ok(());
+    }
+    if hooked && !HOOK_FIRED.with(|f| f.replace(true)) {
+        console_error!("events: {RETRY_HOOK_VAR}: batch of {count} written, reported failed once");
+        batch.retry_all();
+        return Ok(());
+    }
+    batch.ack_all();
+    Ok(())
+}
+
+/// The daily cron (wrangler.toml `[triggers] crons`): raw events older than `RETENTION_DAYS`
+/// (default 90) are deleted; the daily aggregates stay.
+#[event(scheduled)]
+async fn retention(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let days = env.var("RETENTION_DAYS").ok().map(|v| v.to_string());
+    let cutoff = super::transport::now_unix() - events::retention_seconds(days.as_deref());
+    let db = match env.d1(DB_BINDING) {
+        Ok(db) => db,
+        Err(e) => {
+            console_error!("retention: D1 binding {DB_BINDING}: {e}");
+            return;
+        }
+    };
+    let run = match db.prepare(events::RETENTION_SQL).bind(&[js(Param::Int(cutoff))]) {
+        Ok(statement) => statement.run().await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = run {
+        console_error!("retention: deleting events before {cutoff} failed: {e}");
+    }
+}

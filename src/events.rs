@@ -1,0 +1,378 @@
+//! Pull events: one record per sign-in, manifest, blob, tag list and referrers request, built by
+//! the core once the answer is decided, sent by the edge after the response (Queue), and stored
+//! by the queue consumer in D1 (`migrations/`). An event never holds a credential, a token or a
+//! full client address: the address is cut to its /24 (IPv4) or /48 (IPv6).
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// What the request was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// `/v2/token`: a license exchanged for a bearer token (or refused).
+    SignIn,
+    Manifest,
+    Blob,
+    Tags,
+    Referrers,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::SignIn => "sign_in",
+            Kind::Manifest => "manifest",
+            Kind::Blob => "blob",
+            Kind::Tags => "tags",
+            Kind::Referrers => "referrers",
+        }
+    }
+}
+
+/// One event, as queued and as stored (one row of `events`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// 128 random bits as 32 lowercase hex digits, drawn once at the edge: a redelivered message
+    /// carries the same id, so storing it twice is a no-op.
+    pub id: String,
+    /// Unix seconds.
+    pub at: i64,
+    pub kind: Kind,
+    pub method: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<String>,
+    /// The license id (never the license).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    /// The image within the app, `<upstream>/<repo>`, whichever host form the client used; the
+    /// name as requested when it did not resolve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The tag a manifest was asked for: the version, for usage by version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// The manifest's or blob's digest (asked for, or answered in `Docker-Content-Digest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// Body bytes the edge served; absent when unknown (a redirect, a stream without a length).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    pub status: u16,
+    /// `access_log::outcome` of the status: `ok`, `refused`, `not_found`, …
+    pub outcome: String,
+    /// The OCI error code of a refusal or failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Its `detail.reason` (`license_expired`, `not_entitled`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The client's network: `a.b.c.0/24` or `x:y:z::/48`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// The Cloudflare location (IATA code) that served the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub colo: Option<String>,
+    /// `user_agent::Agent::family`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_version: Option<String>,
+}
+
+/// Largest queued message read back; ours are well under 2 KiB.
+pub const MAX_EVENT_BYTES: usize = 16 * 1024;
+
+/// Why a queued message was not an event (it is dropped and logged, never retried).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    TooLarge(usize),
+    NotJson(String),
+    BadId,
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::TooLarge(n) => write!(f, "event of {n} bytes is over {MAX_EVENT_BYTES}"),
+            DecodeError::NotJson(e) => write!(f, "event is not an event's JSON: {e}"),
+            DecodeError::BadId => write!(f, "event id is not 32 lowercase hex digits"),
+        }
+    }
+}
+
+impl Event {
+    /// One JSON object (the queue message).
+    pub fn to_json(&self) -> String {
+        // Strings and numbers only: serializing cannot fail; an empty message is dropped later.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads a queued message back.
+    pub fn decode(text: &str) -> Result<Event, DecodeError> {
+        if text.len() > MAX_EVENT_BYTES {
+            return Err(DecodeError::TooLarge(text.len()));
+        }
+        let event: Event = serde_json::from_str(text).map_err(|e| DecodeError::NotJson(e.to_string()))?;
+        if !is_event_id(&event.id) {
+            return Err(DecodeError::BadId);
+        }
+        Ok(event)
+    }
+
+    /// The row's values in `COLUMNS` order, for a bound `INSERT`.
+    pub fn row(&self) -> [Param<'_>; COLUMNS.len()] {
+        fn text(v: &Option<String>) -> Param<'_> {
+            v.as_deref().map_or(Param::Null, Param::Text)
+        }
+        [
+            Param::Text(&self.id),
+            Param::Int(self.at),
+            Param::Text(self.kind.as_str()),
+            Param::Text(&self.method),
+            text(&self.app),
+            text(&self.customer),
+            text(&self.license),
+            text(&self.image),
+            text(&self.tag),
+            text(&self.digest),
+            text(&self.media_type),
+            self.bytes.map_or(Param::Null, |b| Param::Int(i64::try_from(b).unwrap_or(i64::MAX))),
+            Param::Int(i64::from(self.status)),
+            Param::Text(&self.outcome),
+            text(&self.error),
+            text(&self.reason),
+            text(&self.client),
+            text(&self.country),
+            text(&self.colo),
+            text(&self.agent),
+            text(&self.agent_version),
+        ]
+    }
+}
+
+/// A value bound to a `?` placeholder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Param<'a> {
+    Text(&'a str),
+    Int(i64),
+    Null,
+}
+
+/// The `events` table's columns, in `Event::row` order (migrations/0001_events.sql).
+pub const COLUMNS: [&str; 21] = [
+    "id",
+    "at",
+    "kind",
+    "method",
+    "app",
+    "customer",
+    "license",
+    "image",
+    "tag",
+    "digest",
+    "media_type",
+    "bytes",
+    "status",
+    "outcome",
+    "error",
+    "reason",
+    "client",
+    "country",
+    "colo",
+    "agent",
+    "agent_version",
+];
+
+/// `INSERT OR IGNORE` on the event id: a redelivered event changes nothing, and the daily
+/// aggregates (an `AFTER INSERT` trigger) move only for rows really inserted.
+pub fn insert_sql() -> String {
+    let placeholders: Vec<String> = (1..=COLUMNS.len()).map(|i| format!("?{i}")).collect();
+    format!("INSERT OR IGNORE INTO events ({}) VALUES ({})", COLUMNS.join(", "), placeholders.join(", "))
+}
+
+/// Deletes raw events older than the cutoff (`?1`, unix seconds); daily aggregates stay.
+pub const RETENTION_SQL: &str = "DELETE FROM events WHERE at < ?1";
+
+/// Default days raw events are kept (`RETENTION_DAYS`).
+pub const DEFAULT_RETENTION_DAYS: i64 = 90;
+
+/// `RETENTION_DAYS` as seconds: the default when unset or unreadable, at least a day.
+pub fn retention_seconds(var: Option<&str>) -> i64 {
+    let days = var.and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(DEFAULT_RETENTION_DAYS);
+    days.clamp(1, 100 * 365) * 86_400
+}
+
+/// 32 lowercase hex digits.
+pub fn is_event_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// An event id from 16 random bytes.
+pub fn event_id(bytes: [u8; 16]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The client's network, never its address: `a.b.c.0/24`, or `x:y:z::/48` (an IPv4-mapped
+/// IPv6 address counts as IPv4). `None` for anything that is not an address.
+pub fn client_prefix(address: &str) -> Option<String> {
+    let v4 = |a: std::net::Ipv4Addr| {
+        let [a, b, c, _] = a.octets();
+        format!("{a}.{b}.{c}.0/24")
+    };
+    match address.trim().parse::<IpAddr>().ok()? {
+        IpAddr::V4(a) => Some(v4(a)),
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(mapped) => Some(v4(mapped)),
+            None => {
+                let [s0, s1, s2, ..] = a.segments();
+                Some(format!("{s0:x}:{s1:x}:{s2:x}::/48"))
+            }
+        },
+    }
+}
+
+/// A runtime-given place name (country code, Cloudflare location): short and plain, or nothing.
+pub fn place(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty() && v.len() <= 8 && v.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> Event {
+        Event {
+            id: event_id([0xab; 16]),
+            at: 1_800_000_000,
+            kind: Kind::Manifest,
+            method: "GET".into(),
+            app: Some("demo".into()),
+            customer: Some("Globex \"Corp\"".into()),
+            license: Some("lic_1".into()),
+            image: Some("local/demo/hello".into()),
+            tag: Some("1.0".into()),
+            digest: Some(format!("sha256:{}", "a".repeat(64))),
+            media_type: Some("application/vnd.oci.image.index.v1+json".into()),
+            bytes: Some(512),
+            status: 200,
+            outcome: "ok".into(),
+            error: None,
+            reason: None,
+            client: Some("203.0.113.0/24".into()),
+            country: Some("DE".into()),
+            colo: Some("FRA".into()),
+            agent: Some("skopeo".into()),
+            agent_version: Some("1.16.1".into()),
+        }
+    }
+
+    #[test]
+    fn addresses_are_cut_to_their_network() {
+        for (address, want) in [
+            ("203.0.113.77", Some("203.0.113.0/24")),
+            (" 10.1.2.3 ", Some("10.1.2.0/24")),
+            ("2001:db8:1234:5678::1", Some("2001:db8:1234::/48")),
+            ("2001:db8::1", Some("2001:db8:0::/48")),
+            ("::ffff:198.51.100.9", Some("198.51.100.0/24")),
+            ("::1", Some("0:0:0::/48")),
+            ("", None),
+            ("not an address", None),
+            ("203.0.113.77:443", None),
+            ("1.2.3.4.5", None),
+        ] {
+            assert_eq!(client_prefix(address).as_deref(), want, "{address:?}");
+        }
+    }
+
+    #[test]
+    fn events_survive_the_queue_unchanged() {
+        let e = event();
+        let json = e.to_json();
+        assert!(!json.contains('\n'));
+        assert_eq!(Event::decode(&json), Ok(e.clone()));
+        let bare = Event { app: None, customer: None, tag: None, bytes: None, ..e };
+        let json = bare.to_json();
+        assert!(!json.contains("\"customer\"") && !json.contains("\"bytes\""), "{json}");
+        assert_eq!(Event::decode(&json), Ok(bare));
+    }
+
+    #[test]
+    fn bad_messages_are_refused() {
+        let good = event().to_json();
+        let cases = [
+            ("", "not"),
+            ("[]", "not"),
+            ("{\"id\":\"x\"}", "not"),
+            (&*good.replace(&"ab".repeat(16), "AB".repeat(16).as_str()), "bad id"),
+            (&*good.replace(&"ab".repeat(16), "ab"), "bad id"),
+            (&*good.replace("\"manifest\"", "\"push\""), "not"),
+        ];
+        for (text, want) in cases {
+            let got = Event::decode(text).unwrap_err();
+            match want {
+                "bad id" => assert_eq!(got, DecodeError::BadId, "{text}"),
+                _ => assert!(matches!(got, DecodeError::NotJson(_)), "{text}: {got:?}"),
+            }
+        }
+        let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(MAX_EVENT_BYTES));
+        assert!(matches!(Event::decode(&huge), Err(DecodeError::TooLarge(_))));
+    }
+
+    #[test]
+    fn rows_bind_every_column_in_order() {
+        let e = event();
+        let row = e.row();
+        assert_eq!(row.len(), COLUMNS.len());
+        let at = |name: &str| row[COLUMNS.iter().position(|c| *c == name).unwrap()];
+        assert_eq!(at("id"), Param::Text(&e.id));
+        assert_eq!(at("kind"), Param::Text("manifest"));
+        assert_eq!(at("customer"), Param::Text("Globex \"Corp\""));
+        assert_eq!(at("bytes"), Param::Int(512));
+        assert_eq!(at("status"), Param::Int(200));
+        assert_eq!(at("error"), Param::Null);
+        assert_eq!(at("agent_version"), Param::Text("1.16.1"));
+        let sql = insert_sql();
+        assert!(sql.starts_with("INSERT OR IGNORE INTO events (id, at, kind, "), "{sql}");
+        assert!(sql.ends_with("?20, ?21)"), "{sql}");
+    }
+
+    #[test]
+    fn ids_are_32_hex_digits() {
+        assert_eq!(event_id([0; 16]), "0".repeat(32));
+        assert_eq!(event_id([0xff; 16]), "f".repeat(32));
+        assert!(is_event_id(&event_id([0x5a; 16])));
+        for bad in ["", "abc", &"g".repeat(32), &"A".repeat(32), &"a".repeat(33)] {
+            assert!(!is_event_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn retention_defaults_to_ninety_days_and_is_at_least_one() {
+        for (var, days) in [(None, 90), (Some("30"), 30), (Some(" 7 "), 7), (Some("0"), 1), (Some("x"), 90)] {
+            assert_eq!(retention_seconds(var), days * 86_400, "{var:?}");
+        }
+    }
+
+    #[test]
+    fn places_are_short_plain_codes() {
+        for (value, want) in [
+            (Some("DE"), Some("DE")),
+            (Some("FRA"), Some("FRA")),
+            (Some(""), None),
+            (Some("T1"), Some("T1")),
+            (Some("DE;x"), None),
+            (Some("ABCDEFGHI"), None),
+            (None, None),
+        ] {
+            assert_eq!(place(value.map(str::to_string)).as_deref(), want, "{value:?}");
+        }
+    }
+}
