@@ -43,10 +43,6 @@ impl Client {
     }
 }
 
-fn error_code(r: &Resp) -> String {
-    r.json()["errors"][0]["code"].as_str().unwrap_or_default().to_string()
-}
-
 /// 200 with the expected digest, media type and length; GET bodies hash to the digest.
 fn assert_manifest(r: &Resp, method: &str, digest: &str, media_type: &str, size: u64) {
     assert_eq!(r.status, 200, "{method} manifest {digest}: {}", r.text());
@@ -287,7 +283,8 @@ fn manifest_digest(manifest: &serde_json::Value) -> String {
 #[test]
 #[ignore = "needs scripts/dev --background; run by scripts/test"]
 fn push_workflow_uploads_blobs_every_way_and_manifests_by_tag_and_digest() {
-    let p = Pusher::new("push");
+    let repo = unique("push");
+    let p = Pusher::new(&repo);
     // POST then PUT with the whole blob (monolithic in two requests).
     let bytes = noise("post-put", 1234);
     let digest = sha256_digest(&bytes);
@@ -345,7 +342,7 @@ fn push_workflow_uploads_blobs_every_way_and_manifests_by_tag_and_digest() {
     let r = p.send("PUT", &p.location(&r, &format!("digest={digest}")), &[], b"");
     p.assert_blob(&r, &digest, &bytes);
     // Cross-repository mount from another repository of the app.
-    let from = Pusher::new("push-mount-source");
+    let from = Pusher::new(&format!("{repo}-mount-source"));
     let bytes = noise("mounted", 999);
     let digest = sha256_digest(&bytes);
     let r = from.send("POST", &from.url(&format!("blobs/uploads/?digest={digest}")), &[], &bytes);
@@ -356,7 +353,7 @@ fn push_workflow_uploads_blobs_every_way_and_manifests_by_tag_and_digest() {
             &[&format!("repository:{}:pull,push", p.name), &format!("repository:{}:pull", from.name)],
             &env("PULLGATE_PUSH_TOKEN_DELETE"),
         ),
-        ..Pusher::new("push")
+        ..Pusher::new(&repo)
     };
     assert_eq!(mounter.at("HEAD", &format!("blobs/{digest}")).status, 404, "not linked before the mount");
     let r = mounter.at("POST", &format!("blobs/uploads/?mount={digest}&from={}", from.name));

@@ -55,6 +55,11 @@ impl Hosted {
         }
     }
 
+    /// `POST /v2/<name>/blobs/uploads/` with no body (a session, unless refused).
+    fn post_upload(&self, name: &str, auth: &str) -> Resp {
+        request_with_body("POST", &self.url(name, "blobs/uploads/"), &[("authorization", auth)], b"")
+    }
+
     /// Pushes `bytes` as a blob of `name` in one `POST ?digest=`; returns its digest.
     fn push_blob(&self, auth: &str, name: &str, bytes: &[u8]) -> String {
         let digest = sha256_digest(bytes);
@@ -115,14 +120,6 @@ fn oci_manifest(config: &str, config_size: usize, layers: &[(&str, usize)]) -> V
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": config_size},
         "layers": layers,
     })
-}
-
-fn error_code(r: &Resp) -> String {
-    r.json()["errors"][0]["code"].as_str().unwrap_or_default().to_string()
-}
-
-fn error_message(r: &Resp) -> String {
-    r.json()["errors"][0]["message"].as_str().unwrap_or_default().to_string()
 }
 
 fn assert_error(r: &Resp, status: u16, code: &str) {
@@ -210,7 +207,8 @@ fn ctr_pulls_pushed_images_with_a_license_on_both_hosts() {
 #[ignore = "needs scripts/dev --background; run by scripts/test"]
 fn a_blob_is_served_only_where_pushed_or_mounted() {
     let h = hosted();
-    let (from, to) = (h.name("e2e/mount/source"), h.name("e2e/mount/target"));
+    let run = unique("run");
+    let (from, to) = (h.name(&format!("e2e/mount/{run}/source")), h.name(&format!("e2e/mount/{run}/target")));
     let auth = bearer_token(
         &h.dev.url,
         &[&format!("repository:{from}:pull,push"), &format!("repository:{to}:pull,push")],
@@ -253,7 +251,7 @@ fn chunked_upload_refuses_a_wrong_content_range_with_416_and_the_range_to_resume
     let digest = sha256_digest(&bytes);
     let (first, rest) = bytes.split_at(min_chunk);
 
-    let r = request_with_body("POST", &h.url(&name, "blobs/uploads/"), &[("authorization", &auth)], b"");
+    let r = h.post_upload(&name, &auth);
     assert_eq!(r.status, 202, "{}", r.text());
     assert_eq!(r.header("range"), Some("0-0"));
     assert_eq!(r.header("oci-chunk-min-length"), Some(min_chunk.to_string().as_str()), "the chunk rule is advertised");
@@ -305,7 +303,7 @@ fn a_wrong_digest_on_close_is_digest_invalid_and_stores_nothing() {
     let auth = h.token(&name, "pull,push", &h.push);
     let bytes = b"the bytes actually sent";
     let claimed = sha256_digest(b"something else");
-    let r = request_with_body("POST", &h.url(&name, "blobs/uploads/"), &[("authorization", &auth)], b"");
+    let r = h.post_upload(&name, &auth);
     assert_eq!(r.status, 202, "{}", r.text());
     let session = h.location(&r, "");
     let r = request_with_body(
@@ -337,7 +335,7 @@ fn a_wrong_digest_on_close_is_digest_invalid_and_stores_nothing() {
 #[ignore = "needs scripts/dev --background; run by scripts/test"]
 fn a_manifest_naming_a_missing_blob_is_refused_and_tags_nothing() {
     let h = hosted();
-    let name = h.name("e2e/missing-blob");
+    let name = h.name(&format!("e2e/missing-blob/{}", unique("run")));
     let auth = h.token(&name, "pull,push", &h.push);
     let config = br#"{"architecture":"amd64","os":"linux"}"#;
     let config_digest = h.push_blob(&auth, &name, config);
@@ -494,11 +492,11 @@ fn a_license_never_pushes() {
     // Raw: as the Basic password, and as the token the license gets (which never carries push).
     let name = h.name("e2e/license/hello");
     let basic = basic_auth("customer", &h.license);
-    let r = request_with_body("POST", &h.url(&name, "blobs/uploads/"), &[("authorization", &basic)], b"");
+    let r = h.post_upload(&name, &basic);
     assert_error(&r, 403, "DENIED");
     assert!(error_message(&r).contains("push token"), "{}", r.text());
     let bearer = h.token(&name, "pull,push", &h.license);
-    let r = request_with_body("POST", &h.url(&name, "blobs/uploads/"), &[("authorization", &bearer)], b"");
+    let r = h.post_upload(&name, &bearer);
     assert_error(&r, 403, "DENIED");
     assert_error(&h.pull("GET", &name, "manifests/1.0"), 404, "MANIFEST_UNKNOWN");
 }
@@ -512,12 +510,7 @@ fn a_push_token_stays_in_its_app_and_its_repositories() {
     let name = h.name("e2e/apps/image");
     let demo_auth = h.token(&name, "pull,push", &h.push);
     let digest = h.push_small_image(&demo_auth, &name, "v1", "apps");
-    let r = request_with_body(
-        "POST",
-        &h.url(&name, "blobs/uploads/"),
-        &[("authorization", &basic_auth("ci", &other_token))],
-        b"",
-    );
+    let r = h.post_upload(&name, &basic_auth("ci", &other_token));
     assert_error(&r, 403, "DENIED");
     assert!(error_message(&r).contains("for app other"), "{}", r.text());
     let granted = token_answer(&h.dev.url, &[&format!("repository:{name}:pull,push")], "ci", &other_token);
@@ -560,16 +553,11 @@ fn a_push_token_stays_in_its_app_and_its_repositories() {
     let limited = env("PULLGATE_PUSH_TOKEN_LIMITED");
     let inside = h.name("ci/app");
     h.push_blob(&h.token(&inside, "pull,push", &limited), &inside, b"limited token's blob");
-    let r = request_with_body(
-        "POST",
-        &h.url(&name, "blobs/uploads/"),
-        &[("authorization", &basic_auth("ci", &limited))],
-        b"",
-    );
+    let r = h.post_upload(&name, &basic_auth("ci", &limited));
     assert_error(&r, 403, "DENIED");
     assert!(error_message(&r).contains("does not cover"), "{}", r.text());
     let outside = h.token(&name, "pull,push", &limited);
-    let r = request_with_body("POST", &h.url(&name, "blobs/uploads/"), &[("authorization", &outside)], b"");
+    let r = h.post_upload(&name, &outside);
     assert_error(&r, 401, "UNAUTHORIZED");
 }
 
@@ -607,7 +595,7 @@ fn a_body_over_the_limit_is_413_size_invalid_with_what_to_do() {
         &bytes,
     );
     check(&r, "monolithic POST");
-    let r = request_with_body("POST", &h.url(&name, "blobs/uploads/"), &[("authorization", &auth)], b"");
+    let r = h.post_upload(&name, &auth);
     assert_eq!(r.status, 202, "{}", r.text());
     let session = h.location(&r, "");
     check(&request_with_body("PATCH", &session, &[("authorization", &auth)], &bytes), "single PATCH");
@@ -618,4 +606,39 @@ fn a_body_over_the_limit_is_413_size_invalid_with_what_to_do() {
     let status = request("GET", &session, &[("authorization", &auth)]);
     assert_eq!(status.header("range"), Some("0-0"), "nothing was taken: {}", status.text());
     assert_error(&h.pull("GET", &name, &format!("blobs/{digest}")), 404, "BLOB_UNKNOWN");
+    // skopeo sends a layer in one PATCH, as docker does: refused, and it shows why.
+    let layout = oci_layout_with_layer(&bytes);
+    let (ok, text) = skopeo_try(&[
+        "copy",
+        "--quiet",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &format!("ci:{}", h.push),
+        &format!("oci:{}:big", layout.display()),
+        &format!("docker://{}/{}:big", h.dev.authority, h.name("e2e/too-big/skopeo")),
+    ]);
+    assert!(!ok, "skopeo pushed a layer over the body limit: {text}");
+    assert!(text.contains(&format!("over this registry's limit of {limit} bytes")), "{text}");
+}
+
+/// An OCI layout (tag `big`) of one image whose only layer is `layer`.
+fn oci_layout_with_layer(layer: &[u8]) -> std::path::PathBuf {
+    let dir = temp_dir("layout");
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let write = |bytes: &[u8]| {
+        let digest = sha256_digest(bytes);
+        std::fs::write(blobs.join(digest.trim_start_matches("sha256:")), bytes).unwrap();
+        digest
+    };
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let manifest = oci_manifest(&write(config), config.len(), &[(&write(layer), layer.len())]);
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    let index = json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": write(&manifest), "size": manifest.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "big"}}]});
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    dir
 }

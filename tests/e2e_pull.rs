@@ -44,14 +44,6 @@ impl Demo {
     }
 }
 
-fn error_code(r: &Resp) -> String {
-    r.json()["errors"][0]["code"].as_str().unwrap_or_default().to_string()
-}
-
-fn error_message(r: &Resp) -> String {
-    r.json()["errors"][0]["message"].as_str().unwrap_or_default().to_string()
-}
-
 fn assert_error(r: &Resp, status: u16, code: &str) {
     assert_eq!(r.status, status, "body: {}", r.text());
     assert_eq!(error_code(r), code, "body: {}", r.text());

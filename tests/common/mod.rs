@@ -215,6 +215,16 @@ impl Resp {
     }
 }
 
+/// The first OCI error's `code` in a registry answer ("" when there is none).
+pub fn error_code(r: &Resp) -> String {
+    r.json()["errors"][0]["code"].as_str().unwrap_or_default().to_string()
+}
+
+/// The first OCI error's `message` in a registry answer ("" when there is none).
+pub fn error_message(r: &Resp) -> String {
+    r.json()["errors"][0]["message"].as_str().unwrap_or_default().to_string()
+}
+
 fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
         .redirects(0)
@@ -358,6 +368,13 @@ pub fn parse_challenge(header: &str) -> (String, BTreeMap<String, String>) {
         s = next.trim_start().trim_start_matches(',').trim_start();
     }
     (scheme.to_ascii_lowercase(), params)
+}
+
+/// `label` made unique to this run (a repository name component), so a test that needs a
+/// repository without history passes again on a stack that ran it before.
+pub fn unique(label: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{label}-{nanos:x}")
 }
 
 /// A fresh directory under cargo's per-target temp dir.
