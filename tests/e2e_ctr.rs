@@ -3,60 +3,10 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
+use common::containerd::{containerd, ctr};
 use common::*;
-
-/// A private containerd (its own root, state and socket under a temp dir), killed on drop.
-struct Containerd {
-    child: Child,
-    socket: String,
-}
-
-impl Drop for Containerd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn containerd(dir: &Path) -> Containerd {
-    let socket = dir.join("containerd.sock").display().to_string();
-    let config = dir.join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\n\
-             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
-             [grpc]\n  address = \"{socket}\"\n[ttrpc]\n  address = \"{socket}.ttrpc\"\n",
-            root = dir.join("root").display(),
-            state = dir.join("state").display(),
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
-    let child = Command::new("containerd")
-        .arg("--config")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("containerd (scripts/setup installs it)");
-    let started = Instant::now();
-    while !Path::new(&socket).exists() {
-        assert!(started.elapsed() < Duration::from_secs(20), "containerd did not start: {}", dir.display());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Containerd { child, socket }
-}
-
-fn ctr(d: &Containerd, args: &[&str]) -> (bool, String) {
-    let out =
-        Command::new("ctr").arg("--address").arg(&d.socket).args(["-n", "pullgate"]).args(args).output().expect("ctr");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-}
 
 #[test]
 #[ignore = "needs scripts/dev --background; run by scripts/test"]
@@ -119,7 +69,15 @@ fn ctr_pulls_with_the_credentials_of_a_k8s_pull_secret() {
     use base64::Engine as _;
     let d = dev();
     let issued: serde_json::Value = serde_json::from_str(&pullgate_stdout(&[
-        "--json", "license", "issue", "--app", "demo", "--customer", "Cluster Customer", "--expires", "7d",
+        "--json",
+        "license",
+        "issue",
+        "--app",
+        "demo",
+        "--customer",
+        "Cluster Customer",
+        "--expires",
+        "7d",
     ]))
     .expect("license issue --json");
     let id = issued["id"].as_str().unwrap();

@@ -44,50 +44,10 @@ impl Demo {
     }
 }
 
-fn error_code(r: &Resp) -> String {
-    r.json()["errors"][0]["code"].as_str().unwrap_or_default().to_string()
-}
-
-fn error_message(r: &Resp) -> String {
-    r.json()["errors"][0]["message"].as_str().unwrap_or_default().to_string()
-}
-
 fn assert_error(r: &Resp, status: u16, code: &str) {
     assert_eq!(r.status, status, "body: {}", r.text());
     assert_eq!(error_code(r), code, "body: {}", r.text());
     assert_eq!(r.header("docker-distribution-api-version"), Some("registry/2.0"));
-}
-
-/// Says whether a pulled copy holds a blob with intact bytes.
-type BlobCheck = Box<dyn Fn(&str) -> bool>;
-
-/// Copies `reference` with skopeo, keeping digests: OCI types into an OCI layout, Docker types
-/// into `dir:` (an OCI layout would convert them). Returns the top manifest's digest and a check
-/// for blobs.
-fn skopeo_pull(reference: &str, creds: &str, media_type: &str, all: bool) -> (String, BlobCheck) {
-    let dir = temp_dir("pull");
-    let oci = media_type.starts_with("application/vnd.oci.");
-    let dest = if oci { format!("oci:{}:pulled", dir.display()) } else { format!("dir:{}", dir.display()) };
-    let src = format!("docker://{reference}");
-    let mut args = vec!["copy", "--quiet", "--src-tls-verify=false", "--preserve-digests", "--src-creds", creds];
-    if all {
-        args.push("--all");
-    }
-    args.extend([src.as_str(), dest.as_str()]);
-    skopeo(&args);
-    if oci {
-        let digest = oci_layout_digests(&dir).pop().expect("one manifest in the layout");
-        (digest, Box::new(move |blob: &str| oci_layout_has_blob(&dir, blob)))
-    } else {
-        let manifest = std::fs::read(dir.join("manifest.json")).expect("dir: manifest.json");
-        (
-            sha256_digest(&manifest),
-            Box::new(move |blob: &str| {
-                let hex = blob.trim_start_matches("sha256:");
-                std::fs::read(dir.join(hex)).map(|b| sha256_digest(&b) == blob).unwrap_or(false)
-            }),
-        )
-    }
 }
 
 #[test]

@@ -15,6 +15,7 @@ use crate::store::{AppRecord, UpstreamRecord};
 use crate::throttle::{self, Limit};
 use crate::token::{self, BearerError};
 
+use super::hosted::HostedError;
 use super::{Ctx, Runtime};
 
 /// Why a client was refused, before any upstream is involved. `error.rs` maps each to its
@@ -162,6 +163,10 @@ pub async fn authorize_pull<R: Runtime>(cx: &Ctx<'_, R>, name: &Name) -> Result<
         return Err(Refusal::UnknownApp { name: name.to_string(), app: target.app }.into());
     };
     if *licensed_app != target.app {
+        // A push token's bearer has no customer: name the push token, not a license.
+        if license_id.starts_with(super::hosted::token::ID_PREFIX) {
+            return Err(HostedError::WrongApp { app: licensed_app.clone(), asked: target.app }.into());
+        }
         return Err(Refusal::LicenseWrongApp {
             customer: customer.clone(),
             app: licensed_app.clone(),

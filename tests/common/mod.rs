@@ -2,6 +2,8 @@
 //! `scripts/dev --background`, `images.json`, raw HTTP without redirects, skopeo, and digests.
 #![allow(dead_code)]
 
+pub mod containerd;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -213,6 +215,16 @@ impl Resp {
     }
 }
 
+/// The first OCI error's `code` in a registry answer ("" when there is none).
+pub fn error_code(r: &Resp) -> String {
+    r.json()["errors"][0]["code"].as_str().unwrap_or_default().to_string()
+}
+
+/// The first OCI error's `message` in a registry answer ("" when there is none).
+pub fn error_message(r: &Resp) -> String {
+    r.json()["errors"][0]["message"].as_str().unwrap_or_default().to_string()
+}
+
 fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
         .redirects(0)
@@ -247,6 +259,30 @@ pub enum Framing {
 /// A POST with a body (never follows redirects; 4xx/5xx are returned, not errors).
 pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8], framing: Framing) -> Resp {
     send("POST", url, headers, Some((body, framing)))
+}
+
+/// A request with a body of known length (`Content-Length`), as the push API's PATCH and PUT.
+pub fn request_with_body(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    send(method, url, headers, Some((body, Framing::Length)))
+}
+
+/// Asks the token endpoint of the registry at `base` (`http://host:port`) for `scopes` with Basic
+/// `user:secret`, the way docker does: realm and service from the `/v2/` challenge.
+pub fn token_answer(base: &str, scopes: &[&str], user: &str, secret: &str) -> Resp {
+    let probe = get(&format!("{base}/v2/"), &[]);
+    assert_eq!(probe.status, 401, "GET /v2/ without credentials is challenged: {}", probe.text());
+    let (_, params) = parse_challenge(probe.header("www-authenticate").expect("WWW-Authenticate on /v2/"));
+    let (realm, service) = (&params["realm"], &params["service"]);
+    let scopes: String = scopes.iter().map(|s| format!("&scope={s}")).collect();
+    get(&format!("{realm}?service={service}{scopes}"), &[("authorization", &basic_auth(user, secret))])
+}
+
+/// `Bearer <token>` for `scopes`; panics unless the token endpoint answers with one.
+pub fn bearer_token(base: &str, scopes: &[&str], secret: &str) -> String {
+    let r = token_answer(base, scopes, "e2e", secret);
+    assert_eq!(r.status, 200, "token for {scopes:?}: {}", r.text());
+    let v = r.json();
+    format!("Bearer {}", v["token"].as_str().or(v["access_token"].as_str()).expect("token"))
 }
 
 fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<(&[u8], Framing)>) -> Resp {
@@ -296,6 +332,19 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{hex}")
 }
 
+/// Fixed bytes that do not compress or repeat (blob content for push tests).
+pub fn noise(label: &str, len: usize) -> Vec<u8> {
+    use sha2::{Digest as _, Sha256};
+    let mut out = Vec::with_capacity(len + 32);
+    let mut block = Sha256::digest(label.as_bytes()).to_vec();
+    while out.len() < len {
+        block = Sha256::digest(&block).to_vec();
+        out.extend_from_slice(&block);
+    }
+    out.truncate(len);
+    out
+}
+
 /// A `WWW-Authenticate` challenge: scheme (lower-cased) and its quoted or bare parameters.
 pub fn parse_challenge(header: &str) -> (String, BTreeMap<String, String>) {
     let header = header.trim();
@@ -319,6 +368,13 @@ pub fn parse_challenge(header: &str) -> (String, BTreeMap<String, String>) {
         s = next.trim_start().trim_start_matches(',').trim_start();
     }
     (scheme.to_ascii_lowercase(), params)
+}
+
+/// `label` made unique to this run (a repository name component), so a test that needs a
+/// repository without history passes again on a stack that ran it before.
+pub fn unique(label: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{label}-{nanos:x}")
 }
 
 /// A fresh directory under cargo's per-target temp dir.
@@ -353,6 +409,38 @@ pub fn skopeo_try(args: &[&str]) -> (bool, String) {
     let out = Command::new("skopeo").args(args).output().expect("running skopeo");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
+}
+
+/// Says whether a pulled copy holds a blob with intact bytes.
+pub type BlobCheck = Box<dyn Fn(&str) -> bool>;
+
+/// Copies `reference` with skopeo, keeping digests: OCI types into an OCI layout, Docker types
+/// into `dir:` (an OCI layout would convert them). Returns the top manifest's digest and a check
+/// for blobs.
+pub fn skopeo_pull(reference: &str, creds: &str, media_type: &str, all: bool) -> (String, BlobCheck) {
+    let dir = temp_dir("pull");
+    let oci = media_type.starts_with("application/vnd.oci.");
+    let dest = if oci { format!("oci:{}:pulled", dir.display()) } else { format!("dir:{}", dir.display()) };
+    let src = format!("docker://{reference}");
+    let mut args = vec!["copy", "--quiet", "--src-tls-verify=false", "--preserve-digests", "--src-creds", creds];
+    if all {
+        args.push("--all");
+    }
+    args.extend([src.as_str(), dest.as_str()]);
+    skopeo(&args);
+    if oci {
+        let digest = oci_layout_digests(&dir).pop().expect("one manifest in the layout");
+        (digest, Box::new(move |blob: &str| oci_layout_has_blob(&dir, blob)))
+    } else {
+        let manifest = std::fs::read(dir.join("manifest.json")).expect("dir: manifest.json");
+        (
+            sha256_digest(&manifest),
+            Box::new(move |blob: &str| {
+                let hex = blob.trim_start_matches("sha256:");
+                std::fs::read(dir.join(hex)).map(|b| sha256_digest(&b) == blob).unwrap_or(false)
+            }),
+        )
+    }
 }
 
 /// The manifest digests an OCI layout's index.json names.

@@ -304,7 +304,8 @@ fn licenses_never_push_and_tokens_stay_in_their_app() {
     let h = send(&mem, &isolate, req("POST", &path, &basic(&other)));
     assert_eq!((h.reply.status(), oci(&h).3.as_str()), (403, "push_not_allowed"));
     let h = send(&mem, &isolate, get(&format!("/v2/{REPO}/manifests/v1")).auth(format!("Bearer {token}")));
-    assert_eq!((h.reply.status(), oci(&h).3.as_str()), (403, "license_wrong_app"));
+    assert_eq!((h.reply.status(), oci(&h).3.as_str()), (403, "push_not_allowed"));
+    assert!(body_text(&h).contains("this push token is for app other, not demo"), "{}", body_text(&h));
     // Patterns narrow a token; a proxied upstream takes no push at all.
     let narrow = push_token_for("demo", &["team/web"], false);
     assert_eq!(oci(&send(&mem, &isolate, req("POST", &path, &basic(&narrow)))).3, "push_not_allowed");
