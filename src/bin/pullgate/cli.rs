@@ -110,6 +110,8 @@ pub enum Command {
     /// The app's hosted registry on R2.
     #[command(subcommand)]
     Hosted(HostedCommand),
+    /// Push an image to the hosted registry in chunks that fit the body limit; resumes.
+    Push(PushArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -452,6 +454,26 @@ pub struct PullCheckArgs {
     /// Connect to ADDR:PORT for the image's host (a custom domain before its DNS exists).
     #[arg(long, value_name = "ADDR:PORT")]
     pub connect_to: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// An OCI layout directory or a skopeo dir: copy.
+    pub source: String,
+    /// host[:port]/path:tag (or path:tag with --registry), e.g. images.vendor.com/hosted/app:1.0.
+    pub target: String,
+    /// The registry's URL (http(s)://host[:port]) when the target has no host.
+    #[arg(long, value_name = "URL")]
+    pub registry: Option<String>,
+    /// Read the push token from stdin (otherwise from PULLGATE_PUSH_TOKEN).
+    #[arg(long)]
+    pub token_stdin: bool,
+    /// Bytes per PATCH (default 8 MiB, at least the registry's OCI-Chunk-Min-Length).
+    #[arg(long, value_name = "BYTES")]
+    pub chunk_size: Option<u64>,
+    /// Use http instead of https (automatic for loopback hosts).
+    #[arg(long)]
+    pub plain_http: bool,
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod license;
 mod license_renew;
 mod pull_check;
 mod pull_secret;
+mod push;
 mod push_token;
 mod upstream;
 mod upstream_probe;
@@ -89,6 +90,7 @@ pub fn run(ctx: &Ctx, command: Command) -> Outcome<()> {
         Command::PullCheck(args) => pull_check::run(ctx, &args),
         Command::PushToken(c) => push_token::run(ctx, c),
         Command::Hosted(c) => push_token::run_hosted(ctx, c),
+        Command::Push(args) => push::run(ctx, &args),
     }
 }
 
