@@ -1,7 +1,8 @@
 //! End to end: `pullgate push` into the hosted registry of the running edge, whose body limit the
 //! e2e stack sets to 8 MiB (`HOSTED_BODY_LIMIT` in scripts/test): a 20 MiB layer goes up in
 //! chunks, an interrupted push resumes where it stopped, a re-run skips what is there, and a
-//! customer's license pulls the image back with skopeo with identical digests.
+//! customer's license pulls the image back with skopeo with identical digests. Then what pushes
+//! leave behind: `app show --registry` sizes and `gc` through the edge's admin channel.
 
 mod common;
 
@@ -78,15 +79,22 @@ fn write_layout(root: &Path, layer: &[u8]) -> (String, String) {
 
 /// The suite's app with a hosted registry; returns (push token, license).
 fn hosted_app() -> (String, String) {
-    if !pullgate(&["app", "show", APP], &[]).status.success() {
-        let out = pullgate(&["app", "add", APP], &[]);
+    hosted_app_named(APP, &[])
+}
+
+/// `app` with a hosted registry, a push token (with `token_flags`) and a license for it.
+fn hosted_app_named(app: &str, token_flags: &[&str]) -> (String, String) {
+    if !pullgate(&["app", "show", app], &[]).status.success() {
+        let out = pullgate(&["app", "add", app], &[]);
         let text = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success() || text.contains("already exists"), "app add: {text}");
     }
-    pullgate_ok(&["hosted", "enable", "--app", APP, "--alias", "hosted"], &[]);
-    let token = pullgate_ok(&["push-token", "issue", "--app", APP, "--expires", "1d"], &[]);
+    pullgate_ok(&["hosted", "enable", "--app", app, "--alias", "hosted"], &[]);
+    let mut issue = vec!["push-token", "issue", "--app", app, "--expires", "1d"];
+    issue.extend_from_slice(token_flags);
+    let token = pullgate_ok(&issue, &[]);
     let license: Value = serde_json::from_str(&pullgate_ok(
-        &["--json", "license", "issue", "--app", APP, "--customer", "Push Customer", "--expires", "1d"],
+        &["--json", "license", "issue", "--app", app, "--customer", "Push Customer", "--expires", "1d"],
         &[],
     ))
     .unwrap();
@@ -185,4 +193,62 @@ fn push_refuses_without_a_token_and_with_a_license() {
     assert!(!with_license.status.success(), "a license pushed");
     // The token endpoint gives a license pull only; the upload itself is refused, saying why.
     assert!(stderr.contains("403") && stderr.contains("a license pulls only"), "{stderr}");
+}
+
+#[test]
+#[ignore = "needs scripts/dev --background; run by scripts/test"]
+fn gc_collects_an_untagged_image_and_keeps_the_tagged_one() {
+    // Its own app: gc with a one-second grace period would abort the other tests' uploads.
+    const GC_APP: &str = "gc-e2e";
+    let d = dev();
+    let (token, license) = hosted_app_named(GC_APP, &["--delete"]);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let repo = format!("r-{nanos}");
+    let name = format!("proxy/{GC_APP}/hosted/{repo}");
+    let env = [("PULLGATE_PUSH_TOKEN", token.as_str())];
+    let (keep_src, drop_src) = (temp_dir("gc-keep"), temp_dir("gc-drop"));
+    let (keep, keep_layer) = write_layout(&keep_src, format!("kept layer {nanos}").as_bytes());
+    let (dropped, drop_layer) = write_layout(&drop_src, format!("dropped layer {nanos}").as_bytes());
+    pullgate_ok(&["push", keep_src.to_str().unwrap(), &format!("{}/{name}:keep", d.authority)], &env);
+    pullgate_ok(&["push", drop_src.to_str().unwrap(), &format!("{}/{name}:drop", d.authority)], &env);
+
+    // `app show` lists the repository with both images' bytes.
+    let shown: Value = serde_json::from_str(&pullgate_ok(&["--json", "app", "show", GC_APP, "--registry", &d.url], &[]))
+        .unwrap();
+    let sizes = shown["hosted_repositories"].as_array().unwrap_or_else(|| panic!("{shown}"));
+    let ours = sizes.iter().find(|r| r["repo"] == repo.as_str()).unwrap_or_else(|| panic!("{shown}"));
+    let layers = format!("kept layer {nanos}").len() + format!("dropped layer {nanos}").len();
+    assert!(ours["bytes"].as_u64().unwrap() > layers as u64, "{shown}");
+
+    // Untag one image: within the grace period gc keeps it, past it gc collects it alone.
+    let drop_url = format!("{}/v2/{name}/manifests/drop", d.url);
+    let deleted = request("DELETE", &drop_url, &[("authorization", &basic_auth("ci", &token))]);
+    assert_eq!(deleted.status, 202, "{}", deleted.text());
+    let gc = |extra: &[&str]| -> Value {
+        let mut args = vec!["--json", "gc", "--app", GC_APP, "--registry", &d.url];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&pullgate_ok(&args, &[])).unwrap()
+    };
+    let manifest_key = |digest: &str| format!("{GC_APP}/repos/{repo}/_manifests/sha256/{}", &digest[7..]);
+    let blob_key = |digest: &str| format!("{GC_APP}/blobs/sha256/{}", &digest[7..]);
+    let has = |report: &Value, key: &str| report["keys"].as_array().unwrap().iter().any(|k| k == key);
+    let young = gc(&["--dry-run"]);
+    assert!(!has(&young, &manifest_key(&dropped)), "collected within 24h: {young}");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let planned = gc(&["--dry-run", "--min-age", "1s"]);
+    assert!(has(&planned, &manifest_key(&dropped)) && has(&planned, &blob_key(&drop_layer)), "{planned}");
+    assert!(!has(&planned, &manifest_key(&keep)) && !has(&planned, &blob_key(&keep_layer)), "{planned}");
+    assert_eq!(planned["deleted"], 0, "a dry run deleted: {planned}");
+
+    let done = gc(&["--min-age", "1s"]);
+    assert!(done["deleted"].as_u64().unwrap() >= 3, "manifest, link, blob record and data: {done}");
+    assert!(done["usage_bytes"].as_u64().is_some(), "{done}");
+    // The collected image is gone for a customer; the tagged one still pulls, every blob reachable.
+    let check = |reference: &str| {
+        pullgate(&["pull-check", &format!("{}/{name}{reference}", d.authority), "--license", &license], &[])
+    };
+    let gone = check(&format!("@{dropped}"));
+    assert_eq!(gone.status.code(), Some(4), "{}", String::from_utf8_lossy(&gone.stdout));
+    let kept = check(":keep");
+    assert!(kept.status.success(), "{}", String::from_utf8_lossy(&kept.stdout));
 }

@@ -112,6 +112,8 @@ pub enum Command {
     Hosted(HostedCommand),
     /// Push an image to the hosted registry in chunks that fit the body limit; resumes.
     Push(PushArgs),
+    /// Collect what no tag of an app's hosted registry reaches, and abandoned uploads.
+    Gc(GcArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,8 +171,13 @@ pub enum AppCommand {
     },
     /// List apps.
     List,
-    /// Show an app with its upstreams and domains.
-    Show { slug: String },
+    /// Show an app with its upstreams and domains (and, with --registry, its hosted repositories).
+    Show {
+        slug: String,
+        /// The edge's URL: list the hosted repositories and their size through it.
+        #[arg(long, value_name = "URL")]
+        registry: Option<String>,
+    },
     /// Remove an app, its upstreams and its domains.
     Remove { slug: String },
 }
@@ -454,6 +461,21 @@ pub struct PullCheckArgs {
     /// Connect to ADDR:PORT for the image's host (a custom domain before its DNS exists).
     #[arg(long, value_name = "ADDR:PORT")]
     pub connect_to: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    #[arg(long)]
+    pub app: String,
+    /// The edge's URL (gc runs through its admin channel: R2 is reachable only from the Worker).
+    #[arg(long, value_name = "URL")]
+    pub registry: String,
+    /// Report what would be collected; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Never collect anything written more recently than this (a push may still be running).
+    #[arg(long, default_value = "24h")]
+    pub min_age: String,
 }
 
 #[derive(Debug, Args)]

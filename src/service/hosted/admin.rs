@@ -63,6 +63,9 @@ pub fn parse(method: crate::route::Method, op: &str) -> Result<AdminRoute, crate
 /// A page of objects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Page {
+    /// The edge's clock when it listed (unix seconds): a snapshot's `since` for deletes, on the
+    /// same clock as the objects' upload times.
+    pub now: i64,
     pub entries: Vec<Entry>,
     /// Pass as `after` for the next page; absent on the last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -71,7 +74,7 @@ pub struct Page {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteRequest {
-    /// When the CLI's snapshot began (unix seconds).
+    /// When the CLI's snapshot began: its first page's `now`.
     pub since: i64,
     #[serde(default)]
     pub keys: Vec<String>,
@@ -134,7 +137,7 @@ async fn objects<R: Runtime>(cx: &Ctx<'_, R>, app: &str) -> Result<Page, Registr
         entries.push(Entry { key: o.key.clone(), size: o.size, uploaded: o.uploaded, body });
     }
     let next = listing.truncated.then(|| listing.objects.last().map(|o| o.key.clone())).flatten();
-    Ok(Page { entries, next })
+    Ok(Page { now: cx.now, entries, next })
 }
 
 async fn delete<R: Runtime>(cx: &Ctx<'_, R>, app: &str) -> Result<DeleteAnswer, RegistryError> {

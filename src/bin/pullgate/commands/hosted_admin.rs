@@ -68,9 +68,11 @@ impl Admin {
         Ok(answer.body)
     }
 
-    /// Every object of the app, with the bodies gc reads when `bodies`.
-    pub fn snapshot(&self, bodies: bool) -> Outcome<Vec<Entry>> {
+    /// Every object of the app, with the bodies gc reads when `bodies`, and the edge's clock
+    /// when the listing began.
+    pub fn snapshot(&self, bodies: bool) -> Outcome<(i64, Vec<Entry>)> {
         let mut entries = Vec::new();
+        let mut started = None;
         let mut after: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let mut query = format!("objects?bodies={}", u8::from(bodies));
@@ -82,9 +84,10 @@ impl Admin {
             let page: Page = serde_json::from_slice(&bytes)
                 .map_err(|e| Failure::failed(format!("list hosted objects: the edge's answer is not a page: {e}")))?;
             entries.extend(page.entries);
+            let started = *started.get_or_insert(page.now);
             match page.next {
                 Some(next) if Some(&next) != after.as_ref() => after = Some(next),
-                _ => return Ok(entries),
+                _ => return Ok((started, entries)),
             }
         }
         Err(Failure::failed("list hosted objects: more pages than any registry has; stopped"))

@@ -3,6 +3,8 @@
 
 mod app;
 mod domain;
+mod gc;
+mod hosted_admin;
 mod http;
 mod key;
 mod license;
@@ -91,6 +93,7 @@ pub fn run(ctx: &Ctx, command: Command) -> Outcome<()> {
         Command::PushToken(c) => push_token::run(ctx, c),
         Command::Hosted(c) => push_token::run_hosted(ctx, c),
         Command::Push(args) => push::run(ctx, &args),
+        Command::Gc(args) => gc::run(ctx, &args),
     }
 }
 

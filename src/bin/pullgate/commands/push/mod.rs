@@ -11,7 +11,7 @@
 //! ```
 
 mod chunks;
-mod registry;
+pub(crate) mod registry;
 mod resume;
 mod source;
 
@@ -121,15 +121,7 @@ fn describe(r: &BlobReport) -> String {
 /// The registry base URL, repository name and reference the target names.
 fn target(args: &PushArgs) -> Outcome<(String, Name, Reference)> {
     let (base, path) = match &args.registry {
-        Some(url) => {
-            let parsed = url::Url::parse(url).map_err(|e| Failure::usage(format!("--registry {url}: {e}")))?;
-            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-                return Err(Failure::usage(format!("--registry {url} must be http(s)://host[:port]")));
-            }
-            let host = parsed.host_str().unwrap_or_default();
-            let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
-            (format!("{}://{host}{port}", parsed.scheme()), args.target.clone())
-        }
+        Some(url) => (super::hosted_admin::registry_base(url)?, args.target.clone()),
         None => {
             let image = parse_image_ref(&args.target)?;
             let hostname = pullgate::access::hostname_of(&image.host);
