@@ -46,6 +46,7 @@ pub fn describe(route: Option<&Route>) -> (&'static str, Option<String>, Option<
         Some(Route::Blob { name, digest }) => ("blob", Some(name.to_string()), Some(digest.to_string())),
         Some(Route::Tags { name }) => ("tags", Some(name.to_string()), None),
         Some(Route::Referrers { name, digest }) => ("referrers", Some(name.to_string()), Some(digest.to_string())),
+        Some(Route::HostedAdmin(op)) => ("hosted_admin", None, Some(format!("{op:?}").to_ascii_lowercase())),
         Some(Route::Push(push)) => {
             let (action, reference) = push.describe();
             (action, Some(push.name().to_string()), reference)

@@ -591,6 +591,15 @@ impl From<crate::service::hosted::HostedError> for RegistryError {
                  run `pullgate gc` or raise the quota"
             ))
             .because(Reason::QuotaExceeded),
+            H::NotAdmin => RegistryError::denied(
+                "the hosted admin channel takes only the short-lived admin token `pullgate gc` and `pullgate app show` sign",
+            )
+            .because(Reason::PushNotAllowed),
+            H::AdminRequest => RegistryError::new(
+                400,
+                ErrorCode::Unsupported,
+                "malformed admin request: a JSON body of at most 1000 keys of the token's app",
+            ),
             H::Storage(detail) => RegistryError {
                 status: 503,
                 code: ErrorCode::Unavailable,

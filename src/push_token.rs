@@ -24,6 +24,9 @@ pub struct Claims {
     /// Whether manifests, tags and blob links may be deleted with it.
     #[serde(default)]
     pub delete: bool,
+    /// A short-lived token for the hosted admin channel (`gc`, `app show`); it never pushes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub admin: bool,
     pub iat: i64,
     pub exp: i64,
 }
@@ -97,7 +100,7 @@ mod tests {
     }
 
     fn claims() -> Claims {
-        Claims { id: "pt_1".into(), app: "acme".into(), repos: vec!["app/*".into()], delete: false, iat: 0, exp: 100 }
+        Claims { id: "pt_1".into(), app: "acme".into(), repos: vec!["app/*".into()], delete: false, admin: false, iat: 0, exp: 100 }
     }
 
     #[test]

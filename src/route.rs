@@ -25,6 +25,8 @@ pub enum Route {
     Referrers { name: Name, digest: Digest },
     /// The push API (uploads, manifest PUT, deletes): served for hosted repositories only.
     Push(crate::service::hosted::route::PushRoute),
+    /// The hosted registry's admin channel for the CLI (`/_pullgate/hosted/<op>`).
+    HostedAdmin(crate::service::hosted::admin::AdminRoute),
 }
 
 /// HTTP methods as far as routing cares.
@@ -90,6 +92,9 @@ pub fn parse(method: Method, raw_path: &str) -> Result<Route, RouteError> {
             Method::Get | Method::Post => Ok(Route::Token),
             _ => Err(method_error(method)),
         };
+    }
+    if let Some(op) = path.strip_prefix(crate::service::hosted::admin::ADMIN_PREFIX) {
+        return crate::service::hosted::admin::parse(method, op).map(Route::HostedAdmin);
     }
     // `/v2` must end at a segment boundary: `/v2Xname/...` and `/v2\u{e9}` are not the API.
     let Some(rest) = path.strip_prefix("/v2/") else { return Err(not_found()) };

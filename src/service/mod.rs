@@ -244,5 +244,6 @@ async fn dispatch<R: Runtime>(
             pull => referrers::referrers(pull, digest).await,
         },
         Route::Push(push) => hosted::push(cx, push).await,
+        Route::HostedAdmin(op) => hosted::admin::handle(cx, op).await,
     }
 }

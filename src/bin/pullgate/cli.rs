@@ -117,6 +117,10 @@ pub enum Command {
     Logs(LogsArgs),
     /// Pulls, distinct client networks and bytes; `usage versions`: who runs which version.
     Usage(UsageArgs),
+    /// Push an image to the hosted registry in chunks that fit the body limit; resumes.
+    Push(PushArgs),
+    /// Collect what no tag of an app's hosted registry reaches, and abandoned uploads.
+    Gc(GcArgs),
 }
 
 #[derive(Debug, Args)]
@@ -271,8 +275,13 @@ pub enum AppCommand {
     },
     /// List apps.
     List,
-    /// Show an app with its upstreams and domains.
-    Show { slug: String },
+    /// Show an app with its upstreams and domains (and, with --registry, its hosted repositories).
+    Show {
+        slug: String,
+        /// The edge's URL: list the hosted repositories and their size through it.
+        #[arg(long, value_name = "URL")]
+        registry: Option<String>,
+    },
     /// Remove an app, its upstreams and its domains.
     Remove { slug: String },
 }
@@ -623,6 +632,41 @@ pub struct PullCheckArgs {
     /// Connect to ADDR:PORT for the image's host (a custom domain before its DNS exists).
     #[arg(long, value_name = "ADDR:PORT")]
     pub connect_to: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    #[arg(long)]
+    pub app: String,
+    /// The edge's URL (gc runs through its admin channel: R2 is reachable only from the Worker).
+    #[arg(long, value_name = "URL")]
+    pub registry: String,
+    /// Report what would be collected; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Never collect anything written more recently than this (a push may still be running).
+    #[arg(long, default_value = "24h")]
+    pub min_age: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// An OCI layout directory or a skopeo dir: copy.
+    pub source: String,
+    /// host[:port]/path:tag (or path:tag with --registry), e.g. images.vendor.com/hosted/app:1.0.
+    pub target: String,
+    /// The registry's URL (http(s)://host[:port]) when the target has no host.
+    #[arg(long, value_name = "URL")]
+    pub registry: Option<String>,
+    /// Read the push token from stdin (otherwise from PULLGATE_PUSH_TOKEN).
+    #[arg(long)]
+    pub token_stdin: bool,
+    /// Bytes per PATCH (default 8 MiB, at least the registry's OCI-Chunk-Min-Length).
+    #[arg(long, value_name = "BYTES")]
+    pub chunk_size: Option<u64>,
+    /// Use http instead of https (automatic for loopback hosts).
+    #[arg(long)]
+    pub plain_http: bool,
 }
 
 #[cfg(test)]

@@ -48,6 +48,15 @@ pub struct Push<'c, 'a, R: Runtime> {
     pub actor: Actor,
 }
 
+/// Verifies a push token for pushing: an admin token (gc's) is refused.
+pub async fn check_pusher<R: Runtime>(cx: &Ctx<'_, R>, text: &str) -> Result<push_token::Claims, RegistryError> {
+    let claims = check_push_token(cx, text).await?;
+    if claims.admin {
+        return Err(HostedError::PushToken(push_token::PushTokenError::Malformed).into());
+    }
+    Ok(claims)
+}
+
 /// Verifies a push token: signature, expiry, then its revocation record.
 pub async fn check_push_token<R: Runtime>(cx: &Ctx<'_, R>, text: &str) -> Result<push_token::Claims, RegistryError> {
     let keys = cx.config().signing_keys().await?;
@@ -77,7 +86,7 @@ pub async fn authorize<'c, 'a, R: Runtime>(
     let actor = match credentials {
         None => return Err(Refusal::CredentialsRequired { scope, login_host: None }.into()),
         Some(Credentials::License(text)) if push_token::looks_like(&text) => {
-            Actor::PushToken(check_push_token(cx, &text).await?)
+            Actor::PushToken(check_pusher(cx, &text).await?)
         }
         Some(Credentials::License(_)) => return Err(HostedError::LicenseCannotPush.into()),
         Some(Credentials::Bearer(text)) => {

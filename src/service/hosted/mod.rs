@@ -11,9 +11,13 @@
 //! uploads    blob uploads: monolithic, chunked into R2 multipart parts, mount, status, cancel
 //! manifests  manifest PUT (references checked), GET, DELETE; tags; referrers
 //! serve      blob reads (streamed, with Range), blob delete
+//! admin      the CLI's channel to R2 (object pages, deletes) for gc and app show
+//! gc         what garbage collection deletes, decided over a snapshot of the app's objects
 //! ```
 
+pub mod admin;
 pub mod auth;
+pub mod gc;
 pub mod layout;
 pub mod manifests;
 pub mod objects;
@@ -98,6 +102,10 @@ pub enum HostedError {
         used: u64,
         quota: u64,
     },
+    /// The admin channel with a token that is not a short-lived admin token.
+    NotAdmin,
+    /// An admin request that is malformed, too big, or names another app's keys.
+    AdminRequest,
     /// R2 did not answer; logged, never shown.
     Storage(String),
 }

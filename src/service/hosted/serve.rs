@@ -12,7 +12,6 @@ use super::super::reply::{Headers, Reply};
 use super::super::Runtime;
 use super::auth::Push;
 use super::layout::{self, BlobRecord};
-use super::objects::{list_all, ObjectStore};
 use super::{get_json, route, HostedError};
 
 /// `GET|HEAD /v2/<name>/blobs/<digest>` on a hosted repository.
@@ -96,26 +95,4 @@ pub async fn tags<R: Runtime>(pull: Pull<'_, '_, R>) -> Result<Reply<R::Body>, R
         reply.headers_mut().push(("link", link));
     }
     Ok(reply)
-}
-
-/// Bytes the app's hosted repositories hold, per repository (blobs linked plus manifests),
-/// for `app show`-style reports.
-pub async fn repo_sizes<S: ObjectStore>(store: &S, app: &str) -> Result<Vec<(String, u64)>, HostedError> {
-    let mut sizes: Vec<(String, u64)> = Vec::new();
-    for listed in list_all(store, &layout::repos_prefix(app)).await? {
-        let Some((repo, kind, _)) = layout::split_repo_key(app, &listed.key) else { continue };
-        let add = match kind {
-            "_manifests" => listed.size,
-            "_links" => match store.get(&listed.key).await? {
-                Some(s) => serde_json::from_slice::<BlobRecord>(&s.bytes).map_or(0, |r| r.size),
-                None => 0,
-            },
-            _ => 0,
-        };
-        match sizes.iter_mut().find(|(r, _)| r == repo) {
-            Some((_, total)) => *total += add,
-            None => sizes.push((repo.to_string(), add)),
-        }
-    }
-    Ok(sizes)
 }

@@ -10,7 +10,7 @@ use crate::token;
 
 use super::super::request::BadRequest;
 use super::super::{Ctx, Runtime};
-use super::auth::check_push_token;
+use super::auth::check_pusher;
 use super::HostedError;
 
 /// Push token ids start with this (license ids with `lic_`).
@@ -23,7 +23,7 @@ pub async fn grant<R: Runtime>(
     text: &str,
     scopes: &[String],
 ) -> Result<token::Claims, RegistryError> {
-    let claims = check_push_token(cx, text).await?;
+    let claims = check_pusher(cx, text).await?;
     if binding.app().is_some_and(|a| a != claims.app) {
         let host = access::hostname_of(&cx.origin.host);
         return Err(HostedError::WrongRegistry { host }.into());

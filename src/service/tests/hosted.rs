@@ -16,6 +16,7 @@ fn push_token_for(app: &str, repos: &[&str], delete: bool) -> String {
         app: app.into(),
         repos: repos.iter().map(|s| s.to_string()).collect(),
         delete,
+        admin: false,
         iat: NOW,
         exp: NOW + 3600,
     };

@@ -15,7 +15,7 @@ pub fn run(ctx: &Ctx, command: AppCommand) -> Outcome<()> {
     match command {
         AppCommand::Add { slug, name, blob_mode } => add(ctx, &slug, name.as_deref(), blob_mode),
         AppCommand::List => list(ctx),
-        AppCommand::Show { slug } => show(ctx, &slug),
+        AppCommand::Show { slug, registry } => show(ctx, &slug, registry.as_deref()),
         AppCommand::Remove { slug } => remove(ctx, &slug),
     }
 }
@@ -110,12 +110,26 @@ fn list(ctx: &Ctx) -> Outcome<()> {
     })
 }
 
-fn show(ctx: &Ctx, slug: &str) -> Outcome<()> {
+fn show(ctx: &Ctx, slug: &str, registry: Option<&str>) -> Outcome<()> {
     let slug = validate::slug(slug)?;
     let (apps, domains) = load_apps_and_domains(ctx)?;
     let app = apps.into_iter().find(|a| a.slug == slug).ok_or_else(|| no_such_app(&slug))?;
     let hosts = domains_of(&domains, &slug);
-    ctx.out.result(&AppView::new(&app, hosts.clone()), || {
+    let hosted = match registry {
+        Some(url) if app.upstreams.iter().any(|u| u.hosted) => {
+            let snapshot = super::hosted_admin::Admin::open(ctx, &slug, url)?.snapshot(true)?.1;
+            Some(pullgate::service::hosted::gc::repo_sizes(&slug, &snapshot))
+        }
+        Some(_) => Some(Vec::new()),
+        None => None,
+    };
+    let mut view = serde_json::to_value(AppView::new(&app, hosts.clone()))
+        .map_err(|e| crate::failure::Failure::failed(format!("app view: {e}")))?;
+    if let (Some(sizes), Some(map)) = (&hosted, view.as_object_mut()) {
+        let repos: Vec<_> = sizes.iter().map(|(r, b)| serde_json::json!({ "repo": r, "bytes": b })).collect();
+        map.insert("hosted_repositories".into(), serde_json::Value::Array(repos));
+    }
+    ctx.out.result(&view, || {
         let mut text = format!(
             "app:        {}\nname:       {}\nblob mode:  {}\ncreated:    {}\ndomains:    {}\n",
             app.slug,
@@ -129,6 +143,15 @@ fn show(ctx: &Ctx, slug: &str) -> Outcome<()> {
         } else {
             text.push_str("upstreams:\n");
             text.push_str(&super::upstream::upstream_table(&app));
+        }
+        match &hosted {
+            Some(sizes) if sizes.is_empty() => text.push_str("\nhosted:     no repositories"),
+            Some(sizes) => {
+                text.push_str("\nhosted repositories:\n");
+                let rows: Vec<Vec<String>> = sizes.iter().map(|(r, b)| vec![r.clone(), b.to_string()]).collect();
+                text.push_str(&crate::output::table(&["repository", "bytes"], &rows));
+            }
+            None => {}
         }
         text
     })
@@ -168,7 +191,7 @@ mod tests {
         let map = snapshot(&ctx);
         let app: AppRecord = serde_json::from_str(&map["app:acme"]).unwrap();
         assert_eq!((app.name.as_str(), app.blob_mode), ("Acme Inc", BlobMode::Stream));
-        show(&ctx, "acme").unwrap();
+        show(&ctx, "acme", None).unwrap();
         let again = add(&ctx, "acme", None, BlobModeArg::Redirect).unwrap_err();
         assert!(again.message.contains("already exists"));
         ctx.kv()

@@ -53,6 +53,11 @@ pub fn agent() -> ureq::Agent {
     builder().build()
 }
 
+/// An agent for uploads: a chunk of up to the plan's body limit may take minutes on a slow link.
+pub fn upload_agent() -> ureq::Agent {
+    builder().timeout(Duration::from_secs(30 * 60)).build()
+}
+
 fn builder() -> ureq::AgentBuilder {
     ureq::AgentBuilder::new()
         .redirects(0)
@@ -94,6 +99,29 @@ pub fn send(
         Some(bytes) => request.send_bytes(bytes),
         None => request.call(),
     };
+    answer(method, result, limit)
+}
+
+/// Sends `length` bytes read from `body` with that `Content-Length` (never chunked framing: the
+/// edge streams a body into R2 only when it knows its length).
+pub fn send_stream(
+    agent: &ureq::Agent,
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: impl Read,
+    length: u64,
+    limit: usize,
+) -> Result<Answer, NetError> {
+    let mut request = agent.request(method, url);
+    for (name, value) in headers {
+        request = request.set(name, value);
+    }
+    let result = request.set("Content-Length", &length.to_string()).send(body.take(length));
+    answer(method, result, limit)
+}
+
+fn answer(method: &str, result: Result<ureq::Response, ureq::Error>, limit: usize) -> Result<Answer, NetError> {
     let response = match result {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,

@@ -3,6 +3,8 @@
 
 mod app;
 mod domain;
+mod gc;
+mod hosted_admin;
 mod http;
 mod image_checks;
 mod images;
@@ -12,6 +14,7 @@ mod license_renew;
 mod logs;
 mod pull_check;
 mod pull_secret;
+mod push;
 mod push_token;
 mod upstream;
 mod upstream_probe;
@@ -96,6 +99,8 @@ pub fn run(ctx: &Ctx, command: Command) -> Outcome<()> {
         Command::Hosted(c) => push_token::run_hosted(ctx, c),
         Command::Logs(args) => logs::run(ctx, args),
         Command::Usage(args) => usage::run(ctx, args),
+        Command::Push(args) => push::run(ctx, &args),
+        Command::Gc(args) => gc::run(ctx, &args),
     }
 }
 

@@ -140,7 +140,7 @@ fn diagnose(answer: &Answer) -> (Exit, String) {
 }
 
 /// At the token endpoint a 403 refuses the license itself (expired, revoked, other app).
-fn diagnose_at(answer: &Answer, token_step: bool) -> (Exit, String) {
+pub(crate) fn diagnose_at(answer: &Answer, token_step: bool) -> (Exit, String) {
     let status = answer.head.status;
     let envelope = answer.registry_error();
     // Every edge answer carries an OCI error body; a bare gateway status comes from whatever is in
@@ -326,7 +326,7 @@ fn pull(check: &mut Check, image: &ImageRef, basic: &str) {
 
     // 2. The token, with the license as the Basic password, only from the image's own host.
     if let Some((realm, service)) = realm_and_service {
-        let Some(token_url) = token_url(&check.base, &realm, service.as_deref(), &image.name) else {
+        let Some(token_url) = token_url(&check.base, &realm, service.as_deref(), &image.name, &["pull"]) else {
             return check.fail(
                 Exit::Failure,
                 "token".into(),
@@ -393,7 +393,7 @@ fn pull(check: &mut Check, image: &ImageRef, basic: &str) {
 }
 
 /// The token URL: the realm (same host as the image) with service and scope.
-fn token_url(base: &str, realm: &str, service: Option<&str>, name: &str) -> Option<String> {
+pub(crate) fn token_url(base: &str, realm: &str, service: Option<&str>, name: &str, actions: &[&str]) -> Option<String> {
     let base_url = url::Url::parse(base).ok()?;
     let mut url = base_url.join(realm).ok()?;
     let same_host =
@@ -406,7 +406,7 @@ fn token_url(base: &str, realm: &str, service: Option<&str>, name: &str) -> Opti
         if let Some(s) = service {
             q.append_pair("service", s);
         }
-        q.append_pair("scope", &pullgate::scope::Scope::repository(name, &["pull"]).to_string());
+        q.append_pair("scope", &pullgate::scope::Scope::repository(name, actions).to_string());
     }
     Some(url.to_string())
 }
