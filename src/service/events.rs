@@ -32,8 +32,8 @@ pub struct Facts {
     digest: Option<String>,
 }
 
-/// Requests that have an event: sign-ins (the token endpoint) and pulls. `/v2/` checks, pushes
-/// and unroutable requests have none.
+/// Requests that have an event: sign-ins (the token endpoint) and pulls. `/v2/` checks, pushes,
+/// the hosted admin channel and unroutable requests have none.
 pub fn facts(route: Option<&Route>) -> Option<Facts> {
     let pull =
         |kind, name: &crate::reference::Name| Facts { kind, name: Some(name.to_string()), tag: None, digest: None };
@@ -49,7 +49,7 @@ pub fn facts(route: Option<&Route>) -> Option<Facts> {
         Route::Blob { name, digest } => Facts { digest: Some(digest.to_string()), ..pull(Kind::Blob, name) },
         Route::Tags { name } => pull(Kind::Tags, name),
         Route::Referrers { name, digest } => Facts { digest: Some(digest.to_string()), ..pull(Kind::Referrers, name) },
-        Route::VersionCheck | Route::Push(_) => return None,
+        Route::VersionCheck | Route::Push(_) | Route::HostedAdmin(_) => return None,
     })
 }
 
