@@ -513,6 +513,17 @@ fn a_push_token_stays_in_its_app_and_its_repositories() {
     let r = h.post_upload(&name, &basic_auth("ci", &other_token));
     assert_error(&r, 403, "DENIED");
     assert!(error_message(&r).contains("for app other"), "{}", r.text());
+    // As the Basic password on a pull (curl -u in CI): demo's token reads, other's does not.
+    let basic_pull = |token: &str| {
+        let auth = basic_auth("ci", token);
+        request("GET", &h.url(&name, "manifests/v1"), &[("authorization", &auth), ("accept", ACCEPT_ALL)])
+    };
+    let r = basic_pull(&h.push);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.digest(), digest);
+    let r = basic_pull(&other_token);
+    assert_error(&r, 403, "DENIED");
+    assert!(error_message(&r).contains("this push token is for app other, not demo"), "{}", r.text());
     let granted = token_answer(&h.dev.url, &[&format!("repository:{name}:pull,push")], "ci", &other_token);
     assert_eq!(granted.status, 200, "{}", granted.text());
     let bearer = format!("Bearer {}", granted.json()["token"].as_str().unwrap());

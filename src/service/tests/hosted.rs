@@ -113,6 +113,28 @@ fn a_pushed_image_is_pulled_with_a_license_by_tag_and_digest() {
 }
 
 #[test]
+fn a_push_token_as_the_basic_password_pulls_only_what_it_may_push() {
+    let (mem, isolate) = (Mem::new(), Isolate::default());
+    let auth = pusher(&mem, &isolate, REPO);
+    let config = push_blob(&mem, &isolate, &auth, REPO, b"{}");
+    let manifest = image_manifest(&config, &[]);
+    assert_eq!(put_manifest(&mem, &isolate, &auth, REPO, "v1", &manifest).reply.status(), 201);
+    let pull = |token: &str| send(&mem, &isolate, get(&format!("/v2/{REPO}/manifests/v1")).auth(basic(token)));
+    let h = pull(&push_token_for("demo", &["team/*"], false));
+    assert_eq!(h.reply.status(), 200, "{}", body_text(&h));
+    assert_eq!(body(&h), manifest.as_slice());
+    // Outside its patterns, another app's, or on a proxied upstream: refused, never a license
+    // sign-in failure.
+    let h = pull(&push_token_for("demo", &["ci/*"], false));
+    assert_eq!((h.reply.status(), oci(&h).3.as_str()), (401, "token_scope"));
+    let h = pull(&push_token_for("other", &[], false));
+    assert_eq!((h.reply.status(), oci(&h).3.as_str()), (403, "push_not_allowed"));
+    let token = push_token_for("demo", &[], false);
+    let h = send(&mem, &isolate, get("/v2/proxy/demo/local/x/manifests/v1").auth(basic(&token)));
+    assert_eq!((h.reply.status(), oci(&h).3.as_str()), (401, "token_scope"));
+}
+
+#[test]
 fn chunked_uploads_follow_r2_part_rules_and_content_range() {
     let (mem, isolate) = (Mem::new(), Isolate::default());
     let auth = pusher(&mem, &isolate, REPO);
