@@ -190,6 +190,9 @@ pub fn plan(app: &str, entries: &[Entry], now: i64, min_age: i64) -> Plan {
         .map(|e| e.key.clone())
         .collect();
     out.delete.extend(orphans);
+    // Whatever points at it, an object written within the grace period stays.
+    let young_keys: BTreeSet<&str> = entries.iter().filter(|e| young(e)).map(|e| e.key.as_str()).collect();
+    out.delete.retain(|k| !young_keys.contains(k.as_str()));
     out
 }
 
