@@ -100,7 +100,15 @@ mod tests {
     }
 
     fn claims() -> Claims {
-        Claims { id: "pt_1".into(), app: "acme".into(), repos: vec!["app/*".into()], delete: false, admin: false, iat: 0, exp: 100 }
+        Claims {
+            id: "pt_1".into(),
+            app: "acme".into(),
+            repos: vec!["app/*".into()],
+            delete: false,
+            admin: false,
+            iat: 0,
+            exp: 100,
+        }
     }
 
     #[test]

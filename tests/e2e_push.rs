@@ -26,16 +26,7 @@ fn pullgate(args: &[&str], envs: &[(&str, &str)]) -> Output {
 }
 
 fn pullgate_ok(args: &[&str], envs: &[(&str, &str)]) -> String {
-    let out = pullgate(args, envs);
-    assert!(
-        out.status.success(),
-        "pullgate {} failed ({}):\n{}{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    succeeded(&format!("pullgate {}", args.join(" ")), &pullgate(args, envs)).trim().to_string()
 }
 
 /// Deterministic incompressible bytes (xorshift), so the layer is a real 20 MiB upload.
@@ -61,7 +52,8 @@ fn put_blob(root: &Path, bytes: &[u8]) -> Value {
 
 /// An OCI layout with one image: a small config and `layer`. Returns (manifest digest, layer digest).
 fn write_layout(root: &Path, layer: &[u8]) -> (String, String) {
-    let mut config = put_blob(root, br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#);
+    let mut config =
+        put_blob(root, br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#);
     config["mediaType"] = json!("application/vnd.oci.image.config.v1+json");
     let mut layer_desc = put_blob(root, layer);
     layer_desc["mediaType"] = json!("application/vnd.oci.image.layer.v1.tar");
@@ -156,7 +148,11 @@ fn push_sends_a_layer_over_the_body_limit_in_chunks_resumes_and_pulls_back_ident
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     let notes = String::from_utf8_lossy(&again.stderr);
     assert_eq!(notes.matches("exists, skipped").count(), 2, "{notes}");
-    assert!(String::from_utf8_lossy(&again.stdout).contains("sent 0 bytes"), "{}", String::from_utf8_lossy(&again.stdout));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("sent 0 bytes"),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
 
     // A customer pulls it with a license: same manifest, and the layer's bytes hash the same.
     let dest = temp_dir("push-pulled");
@@ -213,8 +209,8 @@ fn gc_collects_an_untagged_image_and_keeps_the_tagged_one() {
     pullgate_ok(&["push", drop_src.to_str().unwrap(), &format!("{}/{name}:drop", d.authority)], &env);
 
     // `app show` lists the repository with both images' bytes.
-    let shown: Value = serde_json::from_str(&pullgate_ok(&["--json", "app", "show", GC_APP, "--registry", &d.url], &[]))
-        .unwrap();
+    let shown: Value =
+        serde_json::from_str(&pullgate_ok(&["--json", "app", "show", GC_APP, "--registry", &d.url], &[])).unwrap();
     let sizes = shown["hosted_repositories"].as_array().unwrap_or_else(|| panic!("{shown}"));
     let ours = sizes.iter().find(|r| r["repo"] == repo.as_str()).unwrap_or_else(|| panic!("{shown}"));
     let layers = format!("kept layer {nanos}").len() + format!("dropped layer {nanos}").len();
@@ -251,4 +247,20 @@ fn gc_collects_an_untagged_image_and_keeps_the_tagged_one() {
     assert_eq!(gone.status.code(), Some(4), "{}", String::from_utf8_lossy(&gone.stdout));
     let kept = check(":keep");
     assert!(kept.status.success(), "{}", String::from_utf8_lossy(&kept.stdout));
+
+    // `upstream test` on a hosted image goes through the edge (R2 is not reachable otherwise).
+    let image = format!("hosted/{repo}:keep");
+    let tested = pullgate(&["upstream", "test", GC_APP, &image, "--registry", &d.url], &[]);
+    assert!(
+        tested.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&tested.stdout),
+        String::from_utf8_lossy(&tested.stderr)
+    );
+    let missing =
+        pullgate(&["upstream", "test", GC_APP, &format!("hosted/{repo}@{dropped}"), "--registry", &d.url], &[]);
+    assert_eq!(missing.status.code(), Some(4), "{}", String::from_utf8_lossy(&missing.stdout));
+    let unreachable = pullgate(&["upstream", "test", GC_APP, &image], &[]);
+    assert_eq!(unreachable.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unreachable.stderr).contains("--registry"));
 }

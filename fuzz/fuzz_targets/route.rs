@@ -17,6 +17,10 @@ fuzz_target!(|data: &[u8]| {
         Route::Blob { name, digest } => format!("/v2/{name}/blobs/{digest}"),
         Route::Tags { name } => format!("/v2/{name}/tags/list"),
         Route::Referrers { name, digest } => format!("/v2/{name}/referrers/{digest}"),
+        Route::HostedAdmin(op) => {
+            use pullgate::service::hosted::admin::AdminRoute as A;
+            format!("/_pullgate/hosted/{}", if *op == A::Objects { "objects" } else { "delete" })
+        }
         Route::Push(push) => {
             use pullgate::service::hosted::route::PushRoute as P;
             match push {

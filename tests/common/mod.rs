@@ -404,6 +404,13 @@ pub fn skopeo(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The stdout of a command that must have succeeded; else panics with `what` and its output.
+pub fn succeeded(what: &str, out: &std::process::Output) -> String {
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{what} failed ({}):\n{stdout}{stderr}", out.status);
+    stdout.into_owned()
+}
+
 /// Like `skopeo`, but returns (success, stdout+stderr) for tests that expect a failure.
 pub fn skopeo_try(args: &[&str]) -> (bool, String) {
     let out = Command::new("skopeo").args(args).output().expect("running skopeo");

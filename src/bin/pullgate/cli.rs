@@ -359,6 +359,9 @@ pub enum UpstreamCommand {
         app: String,
         /// Image as customers name it after the app: <upstream>/<repo>[:tag|@digest].
         image: String,
+        /// The edge's URL: a hosted upstream (R2, reachable only from the Worker) is tested through it.
+        #[arg(long, value_name = "URL")]
+        registry: Option<String>,
     },
 }
 

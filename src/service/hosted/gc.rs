@@ -190,6 +190,9 @@ pub fn plan(app: &str, entries: &[Entry], now: i64, min_age: i64) -> Plan {
         .map(|e| e.key.clone())
         .collect();
     out.delete.extend(orphans);
+    // Whatever points at it, an object written within the grace period stays.
+    let young_keys: BTreeSet<&str> = entries.iter().filter(|e| young(e)).map(|e| e.key.as_str()).collect();
+    out.delete.retain(|k| !young_keys.contains(k.as_str()));
     out
 }
 
@@ -219,12 +222,7 @@ pub fn repo_sizes(app: &str, entries: &[Entry]) -> Vec<(String, u64)> {
 
 /// The manifests and blobs a repository keeps: what its tags reach, and what is young.
 fn mark(r: &Repo<'_>, young: &impl Fn(&Entry) -> bool) -> (BTreeSet<String>, BTreeSet<String>) {
-    let mut work: Vec<String> = r
-        .tags
-        .iter()
-        .filter_map(|t| t.body.as_deref())
-        .map(|b| b.trim().to_string())
-        .collect();
+    let mut work: Vec<String> = r.tags.iter().filter_map(|t| t.body.as_deref()).map(|b| b.trim().to_string()).collect();
     work.extend(r.manifests.iter().filter(|(_, e)| young(e)).map(|(d, _)| d.clone()));
     let (mut kept, mut blobs) = (BTreeSet::new(), BTreeSet::new());
     while let Some(digest) = work.pop() {

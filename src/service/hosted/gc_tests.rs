@@ -85,7 +85,8 @@ fn what_a_tag_reaches_stays_and_the_rest_goes() {
     assert!(gone.contains(layout::link(APP, "app", &stale).as_str()));
     assert!(gone.contains(layout::blob(APP, &stale).as_str()));
     assert!(gone.contains(stale_data.as_str()));
-    for key in [layout::manifest(APP, "app", &tagged), layout::link(APP, "app", &layer), layout::blob(APP, &config), kept_data]
+    for key in
+        [layout::manifest(APP, "app", &tagged), layout::link(APP, "app", &layer), layout::blob(APP, &config), kept_data]
     {
         assert!(!gone.contains(key.as_str()), "{key} was collected");
     }

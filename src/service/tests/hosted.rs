@@ -11,7 +11,11 @@ use crate::service::hosted::MIN_CHUNK;
 const REPO: &str = "proxy/demo/hosted/team/app";
 
 fn push_token_for(app: &str, repos: &[&str], delete: bool) -> String {
-    let claims = push_token::Claims {
+    push_token::issue(&push_claims(app, repos, delete), &signing_key())
+}
+
+fn push_claims(app: &str, repos: &[&str], delete: bool) -> push_token::Claims {
+    push_token::Claims {
         id: "pt_1".into(),
         app: app.into(),
         repos: repos.iter().map(|s| s.to_string()).collect(),
@@ -19,8 +23,13 @@ fn push_token_for(app: &str, repos: &[&str], delete: bool) -> String {
         admin: false,
         iat: NOW,
         exp: NOW + 3600,
-    };
-    push_token::issue(&claims, &signing_key())
+    }
+}
+
+/// The short-lived token `pullgate gc` signs for the admin channel.
+fn admin_token(lifetime: i64) -> String {
+    let claims = push_token::Claims { admin: true, exp: NOW + lifetime, ..push_claims("demo", &[], false) };
+    format!("Bearer {}", push_token::issue(&claims, &signing_key()))
 }
 
 fn pusher(mem: &Mem, isolate: &Isolate, name: &str) -> String {
@@ -354,4 +363,54 @@ fn the_quota_refuses_what_does_not_fit() {
     assert_eq!((h.reply.status(), oci(&h).3.as_str()), (403, "quota_exceeded"));
     // The same blob again takes no space.
     push_blob(&mem, &isolate, &auth, REPO, b"12345678");
+}
+
+#[test]
+fn the_admin_channel_takes_only_a_short_lived_admin_token_and_guards_its_deletes() {
+    let (mem, isolate) = (Mem::new(), Isolate::default());
+    let auth = pusher(&mem, &isolate, REPO);
+    let config = push_blob(&mem, &isolate, &auth, REPO, b"{}");
+    let manifest = image_manifest(&config, &[]);
+    assert_eq!(put_manifest(&mem, &isolate, &auth, REPO, &sha(&manifest).to_string(), &manifest).reply.status(), 201);
+    let manifest_key = crate::service::hosted::layout::manifest("demo", "team/app", &sha(&manifest));
+
+    let admin = admin_token(600);
+    let h = send(&mem, &isolate, get("/_pullgate/hosted/objects?bodies=1").auth(admin.clone()));
+    assert_eq!(h.reply.status(), 200, "{}", body_text(&h));
+    let page: crate::service::hosted::admin::Page = serde_json::from_slice(body(&h)).unwrap();
+    assert_eq!(page.now, NOW);
+    let listed = page.entries.iter().find(|e| e.key == manifest_key).expect("the manifest is listed");
+    assert_eq!(listed.body.as_deref().map(str::as_bytes), Some(manifest.as_slice()));
+    assert!(page.entries.iter().all(|e| e.key.starts_with("demo/")));
+
+    // A push token, a license and a long-lived admin token are refused; an admin token never pushes.
+    let push = format!("Bearer {}", push_token_for("demo", &[], true));
+    let lic = basic(&license("lic_1", "demo", "Globex", &[]));
+    for (who, status) in [(push, 403), (admin_token(3600), 403), (lic, 401), (String::new(), 401)] {
+        let h = send(&mem, &isolate, get("/_pullgate/hosted/objects").auth(who.clone()));
+        assert_eq!(h.reply.status(), status, "{who}: {}", body_text(&h));
+    }
+    let basic_admin = basic(admin.trim_start_matches("Bearer "));
+    let h = send(&mem, &isolate, req("POST", &format!("/v2/{REPO}/blobs/uploads/"), &basic_admin));
+    assert_eq!(h.reply.status(), 401, "an admin token pushed: {}", body_text(&h));
+
+    let delete = |body: serde_json::Value| {
+        with_body(&mem, body.to_string().as_bytes(), None, Some("application/json"));
+        send(&mem, &isolate, req("POST", "/_pullgate/hosted/delete", &admin))
+    };
+    // Another app's key, or the usage record, are refused and nothing is deleted.
+    for key in ["other/repos/x/_tags/v1", "demo/usage"] {
+        let h = delete(serde_json::json!({ "since": NOW + 1, "keys": [key, manifest_key] }));
+        assert_eq!(h.reply.status(), 400, "{}", body_text(&h));
+    }
+    // A repository written since the snapshot began keeps its keys; otherwise they go.
+    let h = delete(serde_json::json!({ "since": NOW, "keys": [manifest_key] }));
+    let answer: crate::service::hosted::admin::DeleteAnswer = serde_json::from_slice(body(&h)).unwrap();
+    assert_eq!((answer.deleted, answer.skipped.clone()), (0, vec![manifest_key.clone()]));
+    assert!(mem.bucket.objects.borrow().contains_key(&manifest_key));
+    let h = delete(serde_json::json!({ "since": NOW + 1, "keys": [manifest_key], "usage": 7 }));
+    let answer: crate::service::hosted::admin::DeleteAnswer = serde_json::from_slice(body(&h)).unwrap();
+    assert_eq!((answer.deleted, answer.skipped.len()), (1, 0));
+    assert!(!mem.bucket.objects.borrow().contains_key(&manifest_key));
+    assert_eq!(mem.bucket.objects.borrow()["demo/usage"].0, br#"{"bytes":7}"#.to_vec());
 }

@@ -50,7 +50,8 @@ pub fn run(ctx: &Ctx, args: &GcArgs) -> Outcome<()> {
             deleted += answer.deleted;
         }
         for batch in plan.aborts.chunks(MAX_ABORTS) {
-            aborted += admin.delete(&DeleteRequest { since, keys: vec![], aborts: batch.to_vec(), usage: None })?.aborted;
+            aborted +=
+                admin.delete(&DeleteRequest { since, keys: vec![], aborts: batch.to_vec(), usage: None })?.aborted;
         }
         let gone: BTreeSet<&str> = rest.iter().map(String::as_str).collect();
         let bytes = stored_bytes(&app.slug, now_listed.iter().filter(|e| !gone.contains(e.key.as_str())));

@@ -393,7 +393,13 @@ fn pull(check: &mut Check, image: &ImageRef, basic: &str) {
 }
 
 /// The token URL: the realm (same host as the image) with service and scope.
-pub(crate) fn token_url(base: &str, realm: &str, service: Option<&str>, name: &str, actions: &[&str]) -> Option<String> {
+pub(crate) fn token_url(
+    base: &str,
+    realm: &str,
+    service: Option<&str>,
+    name: &str,
+    actions: &[&str],
+) -> Option<String> {
     let base_url = url::Url::parse(base).ok()?;
     let mut url = base_url.join(realm).ok()?;
     let same_host =

@@ -36,7 +36,8 @@ fn rejects_bad_image_references() {
 #[test]
 fn the_license_only_goes_to_the_images_host() {
     let base = "https://images.vendor.com";
-    let url = token_url(base, "https://images.vendor.com/v2/token", Some("images.vendor.com"), "app/web", &["pull"]).unwrap();
+    let url =
+        token_url(base, "https://images.vendor.com/v2/token", Some("images.vendor.com"), "app/web", &["pull"]).unwrap();
     assert_eq!(url, "https://images.vendor.com/v2/token?service=images.vendor.com&scope=repository%3Aapp%2Fweb%3Apull");
     assert!(token_url(base, "/v2/token", None, "a", &["pull"]).is_some());
     assert!(token_url(base, "https://evil.example.com/token", None, "a", &["pull"]).is_none());

@@ -32,8 +32,15 @@ fn issue(ctx: &Ctx, app: &str, repos: &[String], expires: &str, delete: bool) ->
     let signer = active_signer(&keys)?;
     let kv = ctx.kv()?;
     let id = format!("{}{}", pullgate::service::hosted::token::ID_PREFIX, secrets::random_hex::<12>()?);
-    let claims =
-        Claims { id: id.clone(), app: slug.clone(), repos: repos.clone(), delete, admin: false, iat: ctx.now, exp: expires_at };
+    let claims = Claims {
+        id: id.clone(),
+        app: slug.clone(),
+        repos: repos.clone(),
+        delete,
+        admin: false,
+        iat: ctx.now,
+        exp: expires_at,
+    };
     let token = push_token::issue(&claims, signer);
     let record = PushTokenRecord {
         v: SCHEMA_VERSION,

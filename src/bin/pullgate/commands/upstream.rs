@@ -20,7 +20,9 @@ pub fn run(ctx: &Ctx, command: UpstreamCommand) -> Outcome<()> {
         UpstreamCommand::List { app } => list(ctx, app.as_deref()),
         UpstreamCommand::Show { upstream, app } => show(ctx, &app, &upstream),
         UpstreamCommand::Remove { upstream, app } => remove(ctx, &app, &upstream),
-        UpstreamCommand::Test { app, image } => super::upstream_probe::run(ctx, &app, &image),
+        UpstreamCommand::Test { app, image, registry } => {
+            super::upstream_probe::run(ctx, &app, &image, registry.as_deref())
+        }
     }
 }
 

@@ -184,17 +184,24 @@ impl Report {
     }
 }
 
-pub fn run(ctx: &Ctx, app: &str, image: &str) -> Outcome<()> {
-    if let Err(failure) = split_image(image) {
+pub fn run(ctx: &Ctx, app: &str, image: &str, registry: Option<&str>) -> Outcome<()> {
+    let (name, reference) = match split_image(image) {
+        Ok(split) => split,
         // A registry host (with a port, say) cannot start an image path; the app's upstreams
         // tell which name customers use instead.
-        if host_prefix(image).is_some() {
+        Err(failure) if host_prefix(image).is_some() => {
             let app = require_app(ctx.kv()?, app)?;
             return Err(host_instead_of_name(&app, image).unwrap_or(failure));
         }
-        return Err(failure);
-    }
+        Err(failure) => return Err(failure),
+    };
     let app = require_app(ctx.kv()?, app)?;
+    // The hosted registry is R2 behind the edge: it is tested through the edge.
+    if let Ok(target) = access::resolve_name(&name, &HostBinding::Custom { app: app.slug.clone() }) {
+        if app.upstream_named(&target.upstream).is_some_and(|u| u.hosted) {
+            return hosted(ctx, &app.slug, &name, &target.repo, &reference, registry);
+        }
+    }
     let Probe { report, result, .. } = probe(&app, image)?;
     let exit = result.as_ref().err().map(|(exit, _)| *exit);
     let message = match &result {
@@ -228,6 +235,10 @@ pub fn probe(app: &AppRecord, image: &str) -> Outcome<Probe> {
         return Err(Failure::usage(format!("app {} has no upstream {:?}", app.slug, target.upstream))
             .hint(format!("its upstreams: {}", if names.is_empty() { "none".into() } else { names.join(", ") })));
     };
+    if record.hosted {
+        return Err(Failure::usage(format!("{image} is in app {}'s hosted registry, which only the edge reads", app.slug))
+            .hint("test it through the edge: `upstream test --registry URL`, or `images test --through-edge`"));
+    }
     let repo = record.upstream_repo(&target.repo);
     let mut report = Report { lines: vec![], json: serde_json::Map::new() };
     report.json.insert("app".into(), app.slug.clone().into());
@@ -390,6 +401,42 @@ fn check(
     Ok(())
 }
 
+/// A hosted upstream lives in R2, which only the Worker reaches: the image is pulled through the
+/// edge as `pull-check` does, with a push token signed for this check alone (five minutes, this
+/// one repository), so no customer license is needed.
+fn hosted(ctx: &Ctx, app: &str, name: &Name, repo: &str, reference: &Reference, registry: Option<&str>) -> Outcome<()> {
+    let Some(registry) = registry else {
+        return Err(Failure::usage(format!(
+            "{name} is in app {app}'s hosted registry ({}), which only the edge can read",
+            pullgate::store::HOSTED_ENDPOINT
+        ))
+        .hint("pass the edge's URL with --registry https://images.vendor.com to test it through the edge"));
+    };
+    let base = super::hosted_admin::registry_base(registry)?;
+    let root = crate::secrets::require_root()?;
+    let keys = super::keys_for_app(ctx, &root.secret, app)?;
+    let claims = pullgate::push_token::Claims {
+        id: format!("{}check-{}", pullgate::service::hosted::token::ID_PREFIX, crate::secrets::random_hex::<8>()?),
+        app: app.to_string(),
+        repos: vec![repo.to_string()],
+        delete: false,
+        admin: false,
+        iat: ctx.now,
+        exp: ctx.now + 300,
+    };
+    let token = pullgate::push_token::issue(&claims, super::active_signer(&keys)?);
+    let authority = base.split_once("://").map_or(base.as_str(), |(_, a)| a);
+    let separator = if matches!(reference, Reference::Digest(_)) { '@' } else { ':' };
+    let args = crate::cli::PullCheckArgs {
+        image: format!("{authority}/proxy/{app}/{name}{separator}{reference}"),
+        license: token,
+        username: "pullgate-upstream-test".into(),
+        plain_http: base.starts_with("http://"),
+        connect_to: None,
+    };
+    super::pull_check::run(ctx, &args)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,13 +480,13 @@ mod tests {
             ("localhost:18701/demo/hello", "none of app acme's upstreams", "local, ghcr.io"),
         ];
         for (image, message, hint) in cases {
-            let err = run(&ctx, "acme", image).unwrap_err();
+            let err = run(&ctx, "acme", image, None).unwrap_err();
             assert_eq!(err.exit, Exit::Usage, "{image}: {err}");
             assert!(err.message.contains(message), "{image}: {err}");
             assert!(err.hint.as_deref().is_some_and(|h| h.contains(hint)), "{image}: {err}");
         }
         // Other syntax errors keep the name grammar's own message.
-        let err = run(&ctx, "acme", "Local/demo").unwrap_err();
+        let err = run(&ctx, "acme", "Local/demo", None).unwrap_err();
         assert!(err.message.contains("must match"), "{err}");
     }
 

@@ -71,7 +71,12 @@ pub fn run(ctx: &Ctx, args: &PushArgs) -> Outcome<()> {
     }
     let token = push_token(args)?;
     let stop_after = std::env::var(STOP_AFTER_CHUNKS_ENV).ok().and_then(|v| v.trim().parse().ok());
-    let mut push = Push { registry: Registry::new(base, name.to_string(), token), chunk: args.chunk_size, stop_after, chunks_sent: 0 };
+    let mut push = Push {
+        registry: Registry::new(base, name.to_string(), token),
+        chunk: args.chunk_size,
+        stop_after,
+        chunks_sent: 0,
+    };
     push.registry.login()?;
 
     let mut reports = Vec::new();
@@ -191,7 +196,8 @@ impl Push {
         if small && slot.load().is_none() {
             let url = self.uploads_url(&format!("?digest={}", blob.digest))?;
             let body = Body::File { path: &blob.path, offset: 0, length: blob.size };
-            let answer = self.registry.send("upload", "POST", &url, &[("Content-Type", "application/octet-stream")], &body)?;
+            let answer =
+                self.registry.send("upload", "POST", &url, &[("Content-Type", "application/octet-stream")], &body)?;
             if answer.head.status != 201 {
                 return Err(refused(&format!("upload of {}", blob.digest), &answer));
             }

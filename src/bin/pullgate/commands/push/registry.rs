@@ -19,7 +19,11 @@ pub enum Body<'a> {
     None,
     Bytes(&'a [u8]),
     /// `length` bytes of a file from `offset`.
-    File { path: &'a Path, offset: u64, length: u64 },
+    File {
+        path: &'a Path,
+        offset: u64,
+        length: u64,
+    },
 }
 
 pub struct Registry {
@@ -56,7 +60,8 @@ impl Registry {
     /// `GET /v2/`, then the realm named by its challenge, for `pull,push` on the repository.
     pub fn login(&mut self) -> Outcome<()> {
         let v2 = format!("{}/v2/", self.base);
-        let answer = http::send(&self.agent, "GET", &v2, &[], None, MAX_SMALL_BODY).map_err(|e| network("GET /v2/", &e))?;
+        let answer =
+            http::send(&self.agent, "GET", &v2, &[], None, MAX_SMALL_BODY).map_err(|e| network("GET /v2/", &e))?;
         if answer.head.status == 200 {
             self.anonymous = true;
             return Ok(());
@@ -66,10 +71,14 @@ impl Registry {
             return Err(refused("GET /v2/ (no Bearer challenge: is this a pullgate edge?)", &answer));
         };
         let realm = challenge.param("realm").unwrap_or_default();
-        let url = token_url(&self.base, realm, challenge.param("service"), &self.name, &["pull", "push"])
-            .ok_or_else(|| {
-                Failure::failed(format!("the token realm {realm} is not on {}; the push token is only sent there", self.base))
-            })?;
+        let url = token_url(&self.base, realm, challenge.param("service"), &self.name, &["pull", "push"]).ok_or_else(
+            || {
+                Failure::failed(format!(
+                    "the token realm {realm} is not on {}; the push token is only sent there",
+                    self.base
+                ))
+            },
+        )?;
         let headers = [("Authorization".to_string(), self.basic())];
         let answer =
             http::send(&self.agent, "GET", &url, &headers, None, MAX_SMALL_BODY).map_err(|e| network("token", &e))?;
@@ -86,7 +95,8 @@ impl Registry {
 
     /// A URL on the registry for `path` (absolute, or relative such as an upload's `Location`).
     pub fn url(&self, path: &str) -> Outcome<String> {
-        let base = url::Url::parse(&self.base).map_err(|e| Failure::usage(format!("registry URL {}: {e}", self.base)))?;
+        let base =
+            url::Url::parse(&self.base).map_err(|e| Failure::usage(format!("registry URL {}: {e}", self.base)))?;
         let url = base.join(path).map_err(|e| Failure::failed(format!("the registry's URL {path:?}: {e}")))?;
         if url.host_str() != base.host_str() || url.port_or_known_default() != base.port_or_known_default() {
             return Err(Failure::failed(format!("the registry sent the upload to another host ({url}); refused")));
@@ -95,7 +105,14 @@ impl Registry {
     }
 
     /// One request with the bearer token; a 401 (the token lapsed) logs in again and retries once.
-    pub fn send(&mut self, step: &str, method: &str, url: &str, headers: &[(&str, &str)], body: &Body) -> Outcome<Answer> {
+    pub fn send(
+        &mut self,
+        step: &str,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &Body,
+    ) -> Outcome<Answer> {
         let answer = self.send_once(step, method, url, headers, body)?;
         if answer.head.status != 401 || self.anonymous {
             return Ok(answer);

@@ -87,8 +87,8 @@ mod tests {
 
     #[test]
     fn slots_differ_per_registry_repository_and_blob() {
-        let paths =
-            [("r", "n", "d"), ("r2", "n", "d"), ("r", "n2", "d"), ("r", "n", "d2")].map(|(r, n, d)| Slot::new(r, n, d).path);
+        let paths = [("r", "n", "d"), ("r2", "n", "d"), ("r", "n2", "d"), ("r", "n", "d2")]
+            .map(|(r, n, d)| Slot::new(r, n, d).path);
         for (i, a) in paths.iter().enumerate() {
             for b in paths.iter().skip(i + 1) {
                 assert_ne!(a, b);

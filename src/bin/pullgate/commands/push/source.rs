@@ -54,19 +54,39 @@ pub enum SourceError {
     NotAnImage(String),
     /// A docker-archive tarball: not read by this version.
     DockerArchive(String),
-    Io { path: String, error: String },
-    Invalid { what: String, why: String },
+    Io {
+        path: String,
+        error: String,
+    },
+    Invalid {
+        what: String,
+        why: String,
+    },
     /// The layout's index names several images and none is tagged with the target's tag.
-    Ambiguous { tag: String, names: Vec<String> },
-    DigestMismatch { path: String, expected: String, actual: String },
-    SizeMismatch { path: String, expected: u64, actual: u64 },
+    Ambiguous {
+        tag: String,
+        names: Vec<String>,
+    },
+    DigestMismatch {
+        path: String,
+        expected: String,
+        actual: String,
+    },
+    SizeMismatch {
+        path: String,
+        expected: u64,
+        actual: u64,
+    },
 }
 
 impl std::fmt::Display for SourceError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SourceError::NotAnImage(p) => {
-                write!(f, "{p} is neither an OCI layout (oci-layout, index.json) nor a skopeo dir: copy (manifest.json)")
+                write!(
+                    f,
+                    "{p} is neither an OCI layout (oci-layout, index.json) nor a skopeo dir: copy (manifest.json)"
+                )
             }
             SourceError::DockerArchive(p) => write!(
                 f,
@@ -258,7 +278,11 @@ fn verify_bytes(path: &Path, digest: &Digest, bytes: &[u8]) -> Result<(), Source
 pub fn verify_file(path: &Path, digest: &Digest, size: u64) -> Result<(), SourceError> {
     let (actual_size, actual) = hash_file(path, digest.algorithm())?;
     if actual_size != size {
-        return Err(SourceError::SizeMismatch { path: path.display().to_string(), expected: size, actual: actual_size });
+        return Err(SourceError::SizeMismatch {
+            path: path.display().to_string(),
+            expected: size,
+            actual: actual_size,
+        });
     }
     if actual != *digest {
         let (path, expected, actual) = (path.display().to_string(), digest.to_string(), actual.to_string());
@@ -288,7 +312,9 @@ fn hash_file(path: &Path, algorithm: Algorithm) -> Result<(u64, Digest), SourceE
         Algorithm::Sha256 => pullgate::keys::hex_encode(&s256.finalize()),
         Algorithm::Sha512 => pullgate::keys::hex_encode(&s512.finalize()),
     };
-    let digest = format!("{algorithm}:{hex}").parse::<Digest>().map_err(|e| invalid(path.display().to_string(), e.to_string()))?;
+    let digest = format!("{algorithm}:{hex}")
+        .parse::<Digest>()
+        .map_err(|e| invalid(path.display().to_string(), e.to_string()))?;
     Ok((total, digest))
 }
 

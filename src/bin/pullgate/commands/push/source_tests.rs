@@ -36,8 +36,7 @@ fn put_image(root: &Path, layers: &[&[u8]]) -> serde_json::Value {
 
 fn write_index(root: &Path, manifests: Vec<serde_json::Value>) {
     std::fs::write(root.join("oci-layout"), "{\"imageLayoutVersion\":\"1.0.0\"}").unwrap();
-    std::fs::write(root.join("index.json"), json!({ "schemaVersion": 2, "manifests": manifests }).to_string())
-        .unwrap();
+    std::fs::write(root.join("index.json"), json!({ "schemaVersion": 2, "manifests": manifests }).to_string()).unwrap();
 }
 
 fn tagged(mut d: serde_json::Value, tag: &str) -> serde_json::Value {
