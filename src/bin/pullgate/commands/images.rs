@@ -41,7 +41,7 @@ fn is_yaml(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "yaml" || e == "yml")
 }
 
-/// The YAML files under `dir`, sorted, hidden entries skipped.
+/// The YAML files under `dir`, sorted, hidden entries and symlinked directories skipped.
 fn walk(dir: &Path, base: &Path, out: &mut Vec<Input>) -> Outcome<()> {
     let read = std::fs::read_dir(dir).map_err(|e| Failure::usage(format!("{}: {e}", dir.display())))?;
     let mut entries: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
@@ -50,9 +50,11 @@ fn walk(dir: &Path, base: &Path, out: &mut Vec<Input>) -> Outcome<()> {
         if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')) {
             continue;
         }
-        if path.is_dir() {
+        // Symlinked directories are not followed: a link to a parent would never end.
+        let is_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+        if is_dir {
             walk(&path, base, out)?;
-        } else if is_yaml(&path) {
+        } else if is_yaml(&path) && path.is_file() {
             let relative = path.strip_prefix(base).unwrap_or(&path).to_path_buf();
             out.push(Input { path, relative, named: false });
         }

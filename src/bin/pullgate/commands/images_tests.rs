@@ -43,6 +43,8 @@ fn chart(dir: &tempfile::TempDir) -> PathBuf {
     }
     std::fs::write(chart.join("templates/pod.yaml"), "spec:\n  image: {{ .Values.image }}\n  x: [\n").unwrap();
     std::fs::write(chart.join(".hidden.yaml"), "image: 127.0.0.1:18701/demo/hello:1\n").unwrap();
+    // A link back up the tree: the walk must not follow it.
+    std::os::unix::fs::symlink(&chart, chart.join("templates/loop")).unwrap();
     chart
 }
 
@@ -92,6 +94,7 @@ fn a_chart_directory_is_rewritten_under_out_and_templates_are_copied_as_they_are
     let template = std::fs::read_to_string(chart.join("templates/pod.yaml")).unwrap();
     assert_eq!(std::fs::read_to_string(out.join("templates/pod.yaml")).unwrap(), template);
     assert!(!out.join(".hidden.yaml").exists());
+    assert!(!out.join("templates/loop").exists());
     // Named on the command line, a file that is not YAML is an error, and nothing is written.
     let out2 = dir.path().join("out2");
     let err = rewrite_files(&ctx, &args(&[&chart.join("templates/pod.yaml")], Some(&out2))).unwrap_err();
