@@ -31,7 +31,7 @@ PORTS = dict(kv.split("=", 1) for kv in os.environ["BENCH_PORTS"].split())
 BASE = {name: f"http://127.0.0.1:{port}" for name, port in PORTS.items()}
 BASE["upstream"] = os.environ["PULLGATE_UPSTREAM_URL"]
 BASE["stream upstream"] = os.environ["PULLGATE_UPSTREAM_STREAM_URL"]
-# Column order of the tables; "pullgate" and "nocache" are the Worker, the rest are baselines.
+# Column order of the tables; "pullgate", "nocache" and "events" are the Worker, the rest baselines.
 BASELINES = ("upstream", "stream upstream", "hello", "relay")
 COLUMN = {"upstream": "upstream direct", "stream upstream": "upstream direct", "hello": "JS hello",
           "relay": "JS relay"}
@@ -277,6 +277,16 @@ def main():
                 Target("nocache", f"/v2/{stream_name}/blobs/{layer['digest']}", nocache_bearer, 200,
                        lambda h, b: is_not_hit(h, b) or is_layer(h, b)),
                 Target("stream upstream", layer_path, {}, 200, is_layer)], c, layer["size"]))
+        # Pull events: the same manifest GET on the Worker with the event queue bound and without,
+        # alternated round by round like every row.
+        _, _, events_bearer = token_for(os.environ["PULLGATE_LICENSE"], name, "events")
+        events_rows = []
+        for c in CONCURRENCY:
+            events_rows.append(measure_row("manifest GET by tag, events on", [
+                Target("events", f"/v2/{name}/manifests/{hello['tag']}", {**events_bearer, **accept}, 200),
+                Target("pullgate", f"/v2/{name}/manifests/{hello['tag']}", {**bearer, **accept}, 200)], c))
+        _, _, sink = request(BASE["eventsink"], "/count")
+        events_received = json.loads(sink)["received"]
         elapsed = time.perf_counter() - t0
         # Each asked twice: the first may refresh configuration older than CONFIG_CACHE_SECONDS.
         for _ in range(2):
@@ -305,6 +315,20 @@ def main():
     print("Bindings: KV and the Cache API are in-memory JS services that store (bench/workerd/); both rate "
           "limiters count per key per 60 s window, TOKEN_ISSUANCE with its limit raised so the token row "
           "is never refused.")
+    print()
+    print("Pull events (manifest GET by tag): the same Worker with the event queue bound (on, sending each "
+          "event after the response to a counting stand-in, bench/workerd/queue.js) and without (off):")
+    print()
+    print("| c | events on | events off | throughput on ÷ off | p50 on ÷ off |")
+    print("|---|---|---|---|---|")
+    events_cost = {}
+    for r in events_rows:
+        on, off = r["result"]["events"], r["result"]["pullgate"]
+        events_cost[r["c"]] = (r["ratios"]["pullgate"], on[1] / off[1] if off[1] else float("nan"))
+        print(f"| {r['c']} | {on[0]:.0f} req/s, p50 {on[1]:.2f} ms | {off[0]:.0f} req/s, p50 {off[1]:.2f} ms "
+              f"| ×{events_cost[r['c']][0]:.2f} | ×{events_cost[r['c']][1]:.2f} |")
+    print(f"Events the queue stand-in received: {events_received}" +
+          ("." if events_received else " (BROKEN: events on sent nothing)"))
     print(f"Measured in {elapsed:.0f} s.")
 
     def ratio(label, c, baseline):
@@ -322,8 +346,10 @@ def main():
           f"c16={ratio(m, 16, 'relay'):.2f} "
           f"bearer_vs_js_hello c16={ratio('`GET /v2/` with a bearer token', 16, 'hello'):.2f} "
           f"token_rps_c16={rps('token issuance (`GET /v2/token`, Basic)', 16):.0f} "
-          f"first_request_ms={first['v2']:.0f} wasm_gzip_bytes={wasm_gzip}")
-    if not refused_at:
+          f"first_request_ms={first['v2']:.0f} wasm_gzip_bytes={wasm_gzip} "
+          f"events_rps_on_vs_off c1={events_cost[1][0]:.2f} c16={events_cost[16][0]:.2f} "
+          f"events_p50_on_vs_off c1={events_cost[1][1]:.2f} c16={events_cost[16][1]:.2f}")
+    if not refused_at or not events_received:
         sys.exit(1)
 
 

@@ -47,9 +47,11 @@ def read_dev_vars(path):
     return secrets
 
 
-def pullgate_worker(const, modules, toml, secrets, overrides, limits, blob_cache_seconds):
+def pullgate_worker(const, modules, toml, secrets, overrides, limits, blob_cache_seconds, events=False):
+    """The Worker; `events`: with the event queue bound (to bench/workerd/queue.js), else none."""
     vars_ = {k: str(v) for k, v in toml.get("vars", {}).items()}
     vars_.update(overrides)
+    vars_["EVENTS"] = "true" if events else "false"
     if blob_cache_seconds is not None:
         vars_["BLOB_CACHE_SECONDS"] = blob_cache_seconds
     bindings = [f"(name = {capnp_str(k)}, text = {capnp_str(v)})" for k, v in sorted(vars_.items())]
@@ -62,6 +64,9 @@ def pullgate_worker(const, modules, toml, secrets, overrides, limits, blob_cache
                  f'(name = "period", json = "{int(rl["simple"]["period"])}")')
         bindings.append(f'(name = {capnp_str(rl["name"])}, wrapped = (moduleName = "{RATELIMIT_MODULE}", '
                         f'innerBindings = [{inner}]))')
+    if events:
+        for producer in toml.get("queues", {}).get("producers", []):
+            bindings.append(f'(name = {capnp_str(producer["binding"])}, queue = "eventsink")')
     mods = ",\n    ".join(f'(name = {capnp_str(n)}, {kind} = embed {capnp_str("worker/" + f)})'
                            for n, kind, f in modules)
     flags = ", ".join(capnp_str(f) for f in toml.get("compatibility_flags", []))
@@ -98,7 +103,7 @@ def main():
     p.add_argument("--dev-vars", required=True)
     p.add_argument("--kv-seed", required=True)
     p.add_argument("--upstream", required=True)
-    p.add_argument("--port", action="append", default=[], help="pullgate|nocache|hello|relay=PORT")
+    p.add_argument("--port", action="append", default=[], help="pullgate|nocache|events|eventsink|hello|relay=PORT")
     p.add_argument("--var", action="append", default=[])
     p.add_argument("--limit", action="append", default=[])
     a = p.parse_args()
@@ -116,7 +121,7 @@ def main():
     modules = worker_modules(a.dry_run)
     for _, _, f in modules:
         shutil.copy(os.path.join(a.dry_run, f), os.path.join(out, "worker", f))
-    for f in ("kv.js", "cache.js", "ratelimit.js"):
+    for f in ("kv.js", "cache.js", "ratelimit.js", "queue.js"):
         shutil.copy(os.path.join(HERE, "workerd", f), os.path.join(out, f))
     shutil.copy(os.path.join(HERE, "js-hello", "worker.js"), os.path.join(out, "js-hello.js"))
     shutil.copy(os.path.join(HERE, "js-relay", "worker.js"), os.path.join(out, "js-relay.js"))
@@ -134,6 +139,9 @@ const config :Workerd.Config = (
   services = [
     (name = "pullgate", worker = .pullgateWorker),
     (name = "nocache", worker = .pullgateNoCacheWorker),
+    # The same Worker with pull events on, sending to the counting queue stand-in.
+    (name = "events", worker = .pullgateEventsWorker),
+    (name = "eventsink", worker = .eventSinkWorker),
     (name = "hello", worker = .helloWorker),
     (name = "relay", worker = .relayWorker),
     (name = "kv", worker = .kvWorker),
@@ -149,10 +157,16 @@ const config :Workerd.Config = (
 
 {pullgate_worker("pullgateWorker", modules, toml, secrets, overrides, limits, None)}
 {pullgate_worker("pullgateNoCacheWorker", modules, toml, secrets, overrides, limits, "0")}
+{pullgate_worker("pullgateEventsWorker", modules, toml, secrets, overrides, limits, None, events=True)}
 {js_worker("helloWorker", "js-hello.js", date)}
 {js_worker("relayWorker", "js-relay.js", date, f'(name = "UPSTREAM", text = {capnp_str(a.upstream)})')}
 const kvWorker :Workerd.Worker = (
   modules = [(name = "kv.js", esModule = embed "kv.js"), (name = "kv-seed.json", json = embed "kv-seed.json")],
+  compatibilityDate = {capnp_str(date)},
+);
+
+const eventSinkWorker :Workerd.Worker = (
+  modules = [(name = "queue.js", esModule = embed "queue.js")],
   compatibilityDate = {capnp_str(date)},
 );
 

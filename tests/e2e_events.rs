@@ -277,3 +277,57 @@ fn a_burst_of_2000_manifest_requests_is_stored_exactly_once_each_despite_a_redel
     let row = usage["rows"].as_array().unwrap().iter().find(|r| r["customer"] == customer).cloned();
     assert_eq!(row.map(|r| r["pulls"].clone()), Some(Value::from(raw.len())), "{usage:#}");
 }
+
+/// Runs SQL on the stack's local D1 (test setup only: the edge is the one writer in real use).
+fn d1_execute(d: &Dev, sql: &str) {
+    let wrangler = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("node_modules/.bin/wrangler");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = Command::new(&wrangler)
+            .args(["d1", "execute", "pullgate-events", "--local", "--persist-to"])
+            .arg(d.state.join("kv"))
+            .args(["--command", sql])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("running wrangler");
+        if out.status.success() {
+            return;
+        }
+        let text = String::from_utf8_lossy(&out.stderr).to_string();
+        // The edge may hold the database for a moment.
+        assert!(Instant::now() < deadline && text.contains("SQLITE_BUSY"), "wrangler d1 execute: {text}");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[test]
+#[ignore = "needs scripts/dev --background; run by scripts/test"]
+fn the_daily_cron_deletes_raw_events_older_than_the_retention() {
+    let d = dev();
+    let customer = unique("Events Retention");
+    let now = unix_now();
+    let (old, recent) = (now - 91 * 86_400, now - 86_400);
+    let insert = |id: &str, at: i64| {
+        format!(
+            "INSERT INTO events (id, at, kind, method, app, customer, status, outcome) \
+             VALUES ('{id}', {at}, 'sign_in', 'GET', 'demo', '{customer}', 401, 'refused')"
+        )
+    };
+    let suffix = format!("{:016x}", now as u64 ^ u64::from(std::process::id()));
+    let (old_id, recent_id) = (format!("{:0>16}{suffix}", "a"), format!("{:0>16}{suffix}", "b"));
+    d1_execute(&d, &format!("{}; {}", insert(&old_id, old), insert(&recent_id, recent)));
+    let ids = || -> BTreeSet<String> {
+        let v = pullgate_json(&["logs", "--app", "demo", "--customer", &customer, "--since", "100d"]);
+        v["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ids(), BTreeSet::from([old_id.clone(), recent_id.clone()]));
+    // wrangler dev --test-scheduled (scripts/dev) runs the cron handler on this path.
+    let r = get(&format!("{}/__scheduled?cron=17+3+*+*+*", d.url), &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ids().contains(&old_id) {
+        assert!(Instant::now() < deadline, "the 91-day-old event outlived the cron");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    assert_eq!(ids(), BTreeSet::from([recent_id]), "only what is older than RETENTION_DAYS (90) goes");
+}

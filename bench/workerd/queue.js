@@ -1,0 +1,25 @@
+// The pull-event Queue for plain workerd (scripts/bench): workerd delivers a producer's send()
+// and sendBatch() to this service as POST /message and POST /batch; it accepts and counts them,
+// standing in for Cloudflare's queue (the consumer and D1 are not part of the measured path).
+// GET /count answers how many events arrived, so the bench can tell events were really sent.
+
+let received = 0;
+
+export default {
+  async fetch(request) {
+    if (request.method === "GET") {
+      return Response.json({ received });
+    }
+    const body = await request.text();
+    if (new URL(request.url).pathname.endsWith("/batch")) {
+      try {
+        received += JSON.parse(body).messages.length;
+      } catch {
+        return new Response("not a batch", { status: 400 });
+      }
+    } else {
+      received += 1;
+    }
+    return new Response(null, { status: 200 });
+  },
+};
