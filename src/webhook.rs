@@ -281,15 +281,17 @@ impl Payload {
     }
 }
 
-/// Whether a license expiring at `expires_at` is in the warning window of `warning_days` at `now`
-/// (not yet expired; `0` days turns warnings off).
-pub fn is_expiring(expires_at: i64, now: i64, warning_days: i64) -> bool {
-    warning_days > 0 && expires_at > now && expires_at - now <= warning_days.saturating_mul(86_400)
+/// Whether a license expiring at `expires_at` is in the warning window (`LICENSE_WARNING_DAYS`
+/// as seconds) at `now`: not yet expired; a `0` window turns warnings off.
+pub fn is_expiring(expires_at: i64, now: i64, window_seconds: i64) -> bool {
+    window_seconds > 0 && expires_at > now && expires_at - now <= window_seconds
 }
 
-/// One queued delivery: which hook, and the exact body (kept so every retry sends the same
-/// bytes). The secret and URL are read from the hook at each attempt, so a removed hook
-/// stops its deliveries.
+/// One queued delivery: which hook, the exact body (kept so every retry sends the same bytes)
+/// and which attempt this is. The secret and URL are read from the hook at each attempt, so a
+/// removed hook stops its deliveries. A failed attempt is acknowledged and queued again as
+/// the next attempt with the backoff as its delay, so the schedule is ours, not the queue's
+/// retry count (the platform does not tell a consumer which attempt a message is on).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
     pub hook: String,
@@ -297,6 +299,13 @@ pub struct Delivery {
     #[serde(rename = "type")]
     pub topic: Topic,
     pub body: String,
+    /// 1 for the first attempt.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+}
+
+fn first_attempt() -> u32 {
+    1
 }
 
 /// Why a queued message is not a delivery (dropped and logged).
@@ -318,6 +327,17 @@ impl std::fmt::Display for DeliveryError {
 }
 
 impl Delivery {
+    /// The first attempt of delivering `payload` to hook `hook`.
+    pub fn first(hook: &str, payload: &Payload) -> Delivery {
+        Delivery { hook: hook.to_string(), id: payload.id.clone(), topic: payload.topic, body: payload.to_json(), attempt: 1 }
+    }
+
+    /// The next attempt after this one failed, with its delay; `None` once it is given up.
+    pub fn retry(&self, fixed: Option<u32>) -> Option<(Delivery, u32)> {
+        let delay = backoff(self.attempt, fixed)?;
+        Some((Delivery { attempt: self.attempt + 1, ..self.clone() }, delay))
+    }
+
     pub fn to_json(&self) -> String {
         // Strings only: serializing cannot fail.
         serde_json::to_string(self).unwrap_or_default()

@@ -96,6 +96,10 @@ fn js(param: Param<'_>) -> JsValue {
 #[event(queue)]
 async fn consume(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> worker::Result<()> {
     // Errors are handled here: an `Err` from this function would panic in the glue.
+    if batch.queue() == super::webhooks::QUEUE_NAME {
+        super::webhooks::consume(batch, env).await;
+        return Ok(());
+    }
     let db = match env.d1(DB_BINDING) {
         Ok(db) => db,
         Err(e) => {
@@ -108,6 +112,7 @@ async fn consume(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> worke
     let sql = events::insert_sql();
     let mut statements: Vec<D1PreparedStatement> = Vec::new();
     let mut hooked = false;
+    let mut stored: Vec<Event> = Vec::new();
     for message in batch.raw_iter() {
         let Some(text) = message.body().as_string() else {
             console_error!("events: a message that is not text was dropped");
@@ -123,7 +128,10 @@ async fn consume(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> worke
         hooked |= hook.is_some() && event.customer == hook;
         let values: Vec<JsValue> = event.row().into_iter().map(js).collect();
         match db.prepare(sql.as_str()).bind(&values) {
-            Ok(statement) => statements.push(statement),
+            Ok(statement) => {
+                statements.push(statement);
+                stored.push(event);
+            }
             Err(e) => {
                 console_error!("events: binding event {}: {e}; batch retried", event.id);
                 batch.retry_all();
@@ -138,6 +146,10 @@ async fn consume(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> worke
     }
     if let Err(e) = db.batch(statements).await {
         console_error!("events: D1 batch of {count} failed: {e}; batch retried");
+        batch.retry_all();
+        return Ok(());
+    }
+    if !super::webhooks::enqueue(&env, &db, &stored).await {
         batch.retry_all();
         return Ok(());
     }
@@ -170,4 +182,5 @@ async fn retention(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     if let Err(e) = run {
         console_error!("retention: deleting events before {cutoff} failed: {e}");
     }
+    super::webhooks::expiring(&env).await;
 }

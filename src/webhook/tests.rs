@@ -194,14 +194,22 @@ fn expiring_licenses_get_one_stable_id_per_day() {
         (999, 1000, 14, false),
         (1000 + 86_400, 1000, 0, false),
     ] {
-        assert_eq!(is_expiring(expires, now, days), want, "{expires} {now} {days}");
+        assert_eq!(is_expiring(expires, now, days * 86_400), want, "{expires} {now} {days}");
     }
 }
 
 #[test]
 fn deliveries_survive_the_queue_and_bad_ones_are_refused() {
-    let d = Delivery { hook: "wh_0123456789abcdef".into(), id: event_id([7; 16]), topic: Topic::Denied, body: "{}".into() };
+    let e = event(Kind::SignIn, "GET", 401);
+    let d = Delivery::first("wh_0123456789abcdef", &Payload::of_event(Topic::Denied, &e).unwrap());
+    assert_eq!((d.attempt, d.id.as_str(), d.topic), (1, e.id.as_str(), Topic::Denied));
     assert_eq!(Delivery::decode(&d.to_json()), Ok(d.clone()));
+    let without_attempt = d.to_json().replace(r#","attempt":1"#, "");
+    assert_eq!(Delivery::decode(&without_attempt), Ok(d.clone()));
+    let (second, delay) = d.retry(None).unwrap();
+    assert_eq!((second.attempt, delay, &second.body, &second.id), (2, 10, &d.body, &d.id));
+    let last = Delivery { attempt: MAX_ATTEMPTS, ..d.clone() };
+    assert_eq!(last.retry(Some(1)), None);
     let bad_hook = Delivery { hook: "wh_x".into(), ..d.clone() }.to_json();
     let bad_id = Delivery { id: "x".into(), ..d.clone() }.to_json();
     assert_eq!(Delivery::decode(&bad_hook), Err(DeliveryError::BadId));
