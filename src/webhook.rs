@@ -98,7 +98,10 @@ impl std::fmt::Display for HookError {
             HookError::BadUrl(v) => write!(f, "not a URL: {v}"),
             HookError::NotHttps => write!(f, "a webhook URL must be https (plain http only for local development)"),
             HookError::Credentials => write!(f, "a webhook URL must not carry a user name or password"),
-            HookError::LocalHost => write!(f, "a webhook URL must name a public host (loopback and private addresses only for local development)"),
+            HookError::LocalHost => write!(
+                f,
+                "a webhook URL must name a public host (loopback and private addresses only for local development)"
+            ),
             HookError::TooLong => write!(f, "a webhook URL is at most {MAX_URL_LEN} characters"),
         }
     }
@@ -329,7 +332,13 @@ impl std::fmt::Display for DeliveryError {
 impl Delivery {
     /// The first attempt of delivering `payload` to hook `hook`.
     pub fn first(hook: &str, payload: &Payload) -> Delivery {
-        Delivery { hook: hook.to_string(), id: payload.id.clone(), topic: payload.topic, body: payload.to_json(), attempt: 1 }
+        Delivery {
+            hook: hook.to_string(),
+            id: payload.id.clone(),
+            topic: payload.topic,
+            body: payload.to_json(),
+            attempt: 1,
+        }
     }
 
     /// The next attempt after this one failed, with its delay; `None` once it is given up.
@@ -373,8 +382,7 @@ pub const HOOK_SQL: &str = "SELECT url, sealed FROM webhooks WHERE id = ?1";
 pub const DELIVERED_SQL: &str = "UPDATE webhooks SET last_at = ?2, last_status = ?3, last_error = NULL, \
                                  delivered = delivered + 1 WHERE id = ?1";
 /// A failed attempt that will be retried (`?4` what went wrong).
-pub const RETRYING_SQL: &str =
-    "UPDATE webhooks SET last_at = ?2, last_status = ?3, last_error = ?4 WHERE id = ?1";
+pub const RETRYING_SQL: &str = "UPDATE webhooks SET last_at = ?2, last_status = ?3, last_error = ?4 WHERE id = ?1";
 /// A delivery given up after its last attempt.
 pub const GAVE_UP_SQL: &str = "UPDATE webhooks SET last_at = ?2, last_status = ?3, last_error = ?4, \
                                failures = failures + 1 WHERE id = ?1";

@@ -14,8 +14,8 @@ use worker::{
 };
 
 use crate::events::Event;
-use crate::service::settings::Settings;
 use crate::keys::{RootKeyring, RootSecret, Sealed, Unseal, PREVIOUS_ROOT_SECRET_NAME, ROOT_SECRET_NAME};
+use crate::service::settings::Settings;
 use crate::store::{self, LicenseRecord};
 use crate::webhook::{self, Delivery, ExpiringLicense, Payload, Topic};
 
@@ -149,7 +149,8 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
             },
         };
         message.ack();
-        let mut values = vec![text(&delivery.hook), JsValue::from_f64(now as f64), JsValue::from_f64(f64::from(status))];
+        let mut values =
+            vec![text(&delivery.hook), JsValue::from_f64(now as f64), JsValue::from_f64(f64::from(status))];
         if let Some(e) = &error {
             values.push(text(e));
         }
@@ -284,8 +285,11 @@ pub async fn expiring(env: &Env) {
             if kv.get(&store::revocation_key(&record.id)).text().await.ok().flatten().is_some() {
                 continue;
             }
-            let license =
-                ExpiringLicense { id: record.id.clone(), customer: record.customer.clone(), expires_at: record.expires_at };
+            let license = ExpiringLicense {
+                id: record.id.clone(),
+                customer: record.customer.clone(),
+                expires_at: record.expires_at,
+            };
             let payload = Payload::expiring(&record.app, license, now);
             for hook in hooks.iter().filter(|h| h.app == record.app) {
                 deliveries.push(Delivery::first(&hook.id, &payload));

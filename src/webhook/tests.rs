@@ -156,7 +156,9 @@ fn retries_back_off_and_give_up_after_the_last_attempt() {
     assert!(total > 20 * 3600 && total < 24 * 3600, "{total}");
     assert_eq!(backoff(3, Some(1)), Some(1));
     assert_eq!(backoff(MAX_ATTEMPTS, Some(1)), None);
-    for (var, want) in [(None, None), (Some("1"), Some(1)), (Some(" 2 "), Some(2)), (Some("x"), None), (Some("99999"), Some(43_200))] {
+    for (var, want) in
+        [(None, None), (Some("1"), Some(1)), (Some(" 2 "), Some(2)), (Some("x"), None), (Some("99999"), Some(43_200))]
+    {
         assert_eq!(fixed_delay(var), want, "{var:?}");
     }
 }
@@ -166,7 +168,10 @@ fn payloads_carry_the_event_but_no_secret() {
     let e = event(Kind::Manifest, "GET", 200);
     let p = Payload::of_event(Topic::Pull, &e).unwrap();
     let json = p.to_json();
-    assert!(json.starts_with(&format!(r#"{{"id":"{}","type":"pull","created_at":1800000000,"app":"demo""#, e.id)), "{json}");
+    assert!(
+        json.starts_with(&format!(r#"{{"id":"{}","type":"pull","created_at":1800000000,"app":"demo""#, e.id)),
+        "{json}"
+    );
     assert!(json.contains(r#""customer":"globex""#) && json.contains(r#""license":"lic_1""#), "{json}");
     assert!(!json.contains("203.0.113.7"), "{json}");
     let back: Payload = serde_json::from_str(&json).unwrap();
@@ -216,7 +221,9 @@ fn deliveries_survive_the_queue_and_bad_ones_are_refused() {
     assert_eq!(Delivery::decode(&bad_id), Err(DeliveryError::BadId));
     assert!(matches!(Delivery::decode("{}"), Err(DeliveryError::NotJson(_))));
     assert!(matches!(Delivery::decode(&"x".repeat(MAX_DELIVERY_BYTES + 1)), Err(DeliveryError::TooLarge(_))));
-    for (id, want) in [("wh_0123456789abcdef", true), ("wh_0123456789ABCDEF", false), ("wh_012", false), ("0123456789abcdef", false)] {
+    for (id, want) in
+        [("wh_0123456789abcdef", true), ("wh_0123456789ABCDEF", false), ("wh_012", false), ("0123456789abcdef", false)]
+    {
         assert_eq!(is_hook_id(id), want, "{id}");
     }
 }

@@ -14,6 +14,7 @@ mod push_token;
 mod upstream;
 mod upstream_probe;
 mod usage;
+mod webhook;
 
 use std::cell::OnceCell;
 
@@ -93,6 +94,7 @@ pub fn run(ctx: &Ctx, command: Command) -> Outcome<()> {
         Command::Hosted(c) => push_token::run_hosted(ctx, c),
         Command::Logs(args) => logs::run(ctx, args),
         Command::Usage(args) => usage::run(ctx, args),
+        Command::Webhook(c) => webhook::run(ctx, c),
     }
 }
 
