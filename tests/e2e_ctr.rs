@@ -119,15 +119,7 @@ fn ctr_pulls_with_the_credentials_of_a_k8s_pull_secret() {
     use base64::Engine as _;
     let d = dev();
     let issued: serde_json::Value = serde_json::from_str(&pullgate_stdout(&[
-        "--json",
-        "license",
-        "issue",
-        "--app",
-        "demo",
-        "--customer",
-        "Cluster Customer",
-        "--expires",
-        "7d",
+        "--json", "license", "issue", "--app", "demo", "--customer", "Cluster Customer", "--expires", "7d",
     ]))
     .expect("license issue --json");
     let id = issued["id"].as_str().unwrap();
