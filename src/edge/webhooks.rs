@@ -5,18 +5,18 @@
 
 use std::time::Duration;
 
-use futures_util::future::{select, Either};
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{
-    console_error, AbortController, D1Database, Delay, Env, Fetch, Headers, MessageBatch, MessageExt, Method,
-    QueueContentType, RawMessageBuilder, RequestInit, RequestRedirect, SendMessage,
+    console_error, D1Database, Env, Headers, MessageBatch, MessageExt, Method, QueueContentType, RawMessageBuilder,
+    RequestInit, RequestRedirect, SendMessage,
 };
 
 use crate::events::Event;
 use crate::keys::{RootKeyring, RootSecret, Sealed, Unseal, PREVIOUS_ROOT_SECRET_NAME, ROOT_SECRET_NAME};
 use crate::service::settings::Settings;
 use crate::store::{self, LicenseRecord};
+use crate::upstream::TransportError;
 use crate::webhook::{self, Delivery, ExpiringLicense, Payload, Topic};
 
 use super::transport::now_unix;
@@ -230,18 +230,11 @@ async fn post(url: &str, d: &Delivery, timestamp: i64, signature: &str) -> Resul
         .with_redirect(RequestRedirect::Manual)
         .with_body(Some(text(&d.body)));
     let request = worker::Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let fetch = Fetch::Request(request);
-    let sending = std::pin::pin!(fetch.send_with_signal(&signal));
-    let timeout = std::pin::pin!(Delay::from(TIMEOUT));
-    match select(sending, timeout).await {
-        Either::Left((Ok(resp), _)) => Ok(resp.status_code()),
-        Either::Left((Err(e), _)) => Err(format!("no answer: {e}")),
-        Either::Right(_) => {
-            controller.abort();
-            Err(format!("no answer within {} s", TIMEOUT.as_secs()))
-        }
+    match super::transport::fetch_within(request, TIMEOUT).await {
+        Ok(resp) => Ok(resp.status_code()),
+        Err(TransportError::Timeout) => Err(format!("no answer within {} s", TIMEOUT.as_secs())),
+        Err(TransportError::Connect(detail)) => Err(format!("no answer: {detail}")),
+        Err(e) => Err(format!("no answer: {e:?}")),
     }
 }
 
