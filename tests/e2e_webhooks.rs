@@ -268,3 +268,34 @@ fn a_failing_receiver_gets_every_event_again_with_the_same_id() {
     let list = cli(&["webhook", "list", "--app", APP]);
     assert!(list["webhooks"].as_array().unwrap().iter().all(|h| h["id"] != flaky_hook && h["id"] != down_hook));
 }
+
+#[test]
+#[ignore = "needs scripts/dev --background; run by scripts/test"]
+fn the_daily_cron_sends_license_expiring_with_one_id_per_license_and_day() {
+    let d = dev();
+    let rx = receiver(|_, _| 200);
+    let (hook, secret) = add_hook(&rx.url, "license-expiring");
+    let (soon, soon_lic) = license("Soon", "3d");
+    let (later, _) = license("Later", "60d");
+    let cron = || {
+        let r = get(&format!("{}/__scheduled?cron=17+3+*+*+*", d.url), &[]);
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+    cron();
+    let got = rx.until(&soon, |g| !g.is_empty(), "license-expiring for the license expiring in 3 days");
+    assert_signed(&got[0], &secret, &soon_lic);
+    let v = got[0].json();
+    assert_eq!((v["type"].as_str(), v["app"].as_str()), (Some("license-expiring"), Some(APP)), "{v}");
+    assert_eq!(v["license"]["customer"].as_str(), Some(soon.as_str()));
+    let expires = v["license"]["expires_at"].as_i64().unwrap();
+    assert!((expires - now() - 3 * 86_400).abs() < 120, "{v}");
+    // Run again the same day: the receiver gets the same event id, a repeat it can drop.
+    cron();
+    let twice = rx.until(&soon, |g| g.len() >= 2, "the second cron run");
+    assert_eq!(twice[0].id(), twice[1].id());
+    assert!(
+        rx.got.lock().unwrap().iter().all(|g| g.customer().as_deref() != Some(&later)),
+        "60 days is outside the window"
+    );
+    cli(&["webhook", "remove", &hook]);
+}
