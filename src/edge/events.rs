@@ -1,5 +1,6 @@
 //! Pull events at the edge: the queue producer (sent after the response, never in its way), the
-//! queue consumer that stores each batch in D1, and the daily cron that applies the retention.
+//! queue consumer that stores each batch in D1 (then hands it to `webhooks`), and the daily cron
+//! that applies the retention (and has `webhooks` send license-expiring deliveries).
 
 use std::cell::{Cell, OnceCell};
 
@@ -163,7 +164,7 @@ async fn consume(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> worke
 }
 
 /// The daily cron (wrangler.toml `[triggers] crons`): raw events older than `RETENTION_DAYS`
-/// (default 90) are deleted; the daily aggregates stay.
+/// (default 90) are deleted; the daily aggregates stay. Then `license-expiring` deliveries.
 #[event(scheduled)]
 async fn retention(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let days = env.var("RETENTION_DAYS").ok().map(|v| v.to_string());
