@@ -29,6 +29,7 @@ pub mod time;
 pub mod token;
 pub mod upstream;
 pub mod user_agent;
+pub mod webhook;
 
 #[cfg(test)]
 pub(crate) mod test_support;

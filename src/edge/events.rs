@@ -1,5 +1,6 @@
 //! Pull events at the edge: the queue producer (sent after the response, never in its way), the
-//! queue consumer that stores each batch in D1, and the daily cron that applies the retention.
+//! queue consumer that stores each batch in D1 (then hands it to `webhooks`), and the daily cron
+//! that applies the retention (and has `webhooks` send license-expiring deliveries).
 
 use std::cell::{Cell, OnceCell};
 
@@ -96,6 +97,10 @@ fn js(param: Param<'_>) -> JsValue {
 #[event(queue)]
 async fn consume(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> worker::Result<()> {
     // Errors are handled here: an `Err` from this function would panic in the glue.
+    if batch.queue() == super::webhooks::QUEUE_NAME {
+        super::webhooks::consume(batch, env).await;
+        return Ok(());
+    }
     let db = match env.d1(DB_BINDING) {
         Ok(db) => db,
         Err(e) => {
@@ -108,6 +113,7 @@ async fn consume(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> worke
     let sql = events::insert_sql();
     let mut statements: Vec<D1PreparedStatement> = Vec::new();
     let mut hooked = false;
+    let mut stored: Vec<Event> = Vec::new();
     for message in batch.raw_iter() {
         let Some(text) = message.body().as_string() else {
             console_error!("events: a message that is not text was dropped");
@@ -123,7 +129,10 @@ async fn consume(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> worke
         hooked |= hook.is_some() && event.customer == hook;
         let values: Vec<JsValue> = event.row().into_iter().map(js).collect();
         match db.prepare(sql.as_str()).bind(&values) {
-            Ok(statement) => statements.push(statement),
+            Ok(statement) => {
+                statements.push(statement);
+                stored.push(event);
+            }
             Err(e) => {
                 console_error!("events: binding event {}: {e}; batch retried", event.id);
                 batch.retry_all();
@@ -141,6 +150,10 @@ async fn consume(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> worke
         batch.retry_all();
         return Ok(());
     }
+    if !super::webhooks::enqueue(&env, &db, &stored).await {
+        batch.retry_all();
+        return Ok(());
+    }
     if hooked && !HOOK_FIRED.with(|f| f.replace(true)) {
         console_error!("events: {RETRY_HOOK_VAR}: batch of {count} written, reported failed once");
         batch.retry_all();
@@ -151,7 +164,7 @@ async fn consume(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> worke
 }
 
 /// The daily cron (wrangler.toml `[triggers] crons`): raw events older than `RETENTION_DAYS`
-/// (default 90) are deleted; the daily aggregates stay.
+/// (default 90) are deleted; the daily aggregates stay. Then `license-expiring` deliveries.
 #[event(scheduled)]
 async fn retention(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let days = env.var("RETENTION_DAYS").ok().map(|v| v.to_string());
@@ -170,4 +183,5 @@ async fn retention(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     if let Err(e) = run {
         console_error!("retention: deleting events before {cutoff} failed: {e}");
     }
+    super::webhooks::expiring(&env).await;
 }

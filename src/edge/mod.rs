@@ -6,6 +6,7 @@ mod events;
 mod r2;
 mod runtime;
 mod transport;
+mod webhooks;
 
 use worker::{
     console_error, console_log, console_warn, event, Context, Env, Headers, Request, Response, ResponseBuilder,

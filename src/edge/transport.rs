@@ -38,6 +38,23 @@ pub fn head_of(resp: &Response) -> Head {
     }
 }
 
+/// Fetches `request`, aborted if its response headers take longer than `limit`.
+pub(super) async fn fetch_within(request: worker::Request, limit: Duration) -> Result<Response, TransportError> {
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let fetch = Fetch::Request(request);
+    let sending = std::pin::pin!(fetch.send_with_signal(&signal));
+    let timeout = std::pin::pin!(Delay::from(limit));
+    match select(sending, timeout).await {
+        Either::Left((Ok(resp), _)) => Ok(resp),
+        Either::Left((Err(e), _)) => Err(TransportError::Connect(e.to_string())),
+        Either::Right(_) => {
+            controller.abort();
+            Err(TransportError::Timeout)
+        }
+    }
+}
+
 impl Transport for WorkerRuntime<'_> {
     type Body = Response;
 
@@ -53,19 +70,8 @@ impl Transport for WorkerRuntime<'_> {
             init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
         }
         let request = worker::Request::new_with_init(&req.url, &init).map_err(connect)?;
-        let controller = AbortController::default();
-        let signal = controller.signal();
-        let fetch = Fetch::Request(request);
-        let sending = std::pin::pin!(fetch.send_with_signal(&signal));
-        let timeout = std::pin::pin!(Delay::from(HEADER_TIMEOUT));
-        match select(sending, timeout).await {
-            Either::Left((Ok(resp), _)) => Ok((head_of(&resp), resp)),
-            Either::Left((Err(e), _)) => Err(connect(e)),
-            Either::Right(_) => {
-                controller.abort();
-                Err(TransportError::Timeout)
-            }
-        }
+        let resp = fetch_within(request, HEADER_TIMEOUT).await?;
+        Ok((head_of(&resp), resp))
     }
 
     async fn read(&self, mut body: Response, limit: usize) -> Result<Vec<u8>, TransportError> {

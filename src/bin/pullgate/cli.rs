@@ -121,6 +121,36 @@ pub enum Command {
     Push(PushArgs),
     /// Collect what no tag of an app's hosted registry reaches, and abandoned uploads.
     Gc(GcArgs),
+    /// Webhooks: signed POSTs to the vendor's URL for pulls, denials and expiring licenses.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Add a hook; prints its signing secret once (stored sealed with the root secret).
+    Add {
+        #[arg(long)]
+        app: String,
+        /// Where deliveries are POSTed: https to a public host.
+        url: String,
+        /// Which events: pull, denied, license-expiring, comma separated (default: all three).
+        #[arg(long, default_value = "pull,denied,license-expiring")]
+        events: String,
+        /// Local backend only (refused on cloudflare): also accept plain http and loopback URLs.
+        #[arg(long)]
+        insecure_dev: bool,
+    },
+    /// List hooks with their last delivery status and given-up deliveries.
+    List {
+        /// Only this app's hooks.
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// Remove a hook; its queued deliveries are dropped.
+    Remove { id: String },
+    /// Send one signed `test` delivery from this machine and show the receiver's answer.
+    Test { id: String },
 }
 
 #[derive(Debug, Args)]

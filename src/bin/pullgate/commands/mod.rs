@@ -19,6 +19,7 @@ mod push_token;
 mod upstream;
 mod upstream_probe;
 mod usage;
+mod webhook;
 
 use std::cell::OnceCell;
 
@@ -101,6 +102,7 @@ pub fn run(ctx: &Ctx, command: Command) -> Outcome<()> {
         Command::Usage(args) => usage::run(ctx, args),
         Command::Push(args) => push::run(ctx, &args),
         Command::Gc(args) => gc::run(ctx, &args),
+        Command::Webhook(c) => webhook::run(ctx, c),
     }
 }
 
