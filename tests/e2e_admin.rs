@@ -16,16 +16,7 @@ fn pullgate(args: &[&str]) -> Output {
 }
 
 fn pullgate_ok(args: &[&str]) -> String {
-    let out = pullgate(args);
-    assert!(
-        out.status.success(),
-        "pullgate {} failed ({}):\n{}{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    succeeded(&format!("pullgate {}", args.join(" ")), &pullgate(args)).trim().to_string()
 }
 
 /// The edge's CONFIG_CACHE_SECONDS in the e2e stack (scripts/test sets 3) plus a margin.

@@ -25,16 +25,8 @@ fn pullgate(args: &[&str]) -> Output {
 fn pullgate_json(args: &[&str]) -> Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
-    let out = pullgate(&all);
-    assert!(
-        out.status.success(),
-        "pullgate {} failed ({}):\n{}{}",
-        all.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("--json output")
+    let out = succeeded(&format!("pullgate {}", all.join(" ")), &pullgate(&all));
+    serde_json::from_str(&out).expect("--json output")
 }
 
 /// A fresh license of app demo: (id, license).

@@ -393,15 +393,7 @@ pub fn temp_dir(label: &str) -> PathBuf {
 /// Runs skopeo with the given arguments; panics with its output unless it succeeds. Returns stdout.
 pub fn skopeo(args: &[&str]) -> String {
     let out = Command::new("skopeo").args(args).output().expect("running skopeo (scripts/setup installs it)");
-    assert!(
-        out.status.success(),
-        "skopeo {} failed ({}):\n{}{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    succeeded(&format!("skopeo {}", args.join(" ")), &out)
 }
 
 /// The stdout of a command that must have succeeded; else panics with `what` and its output.
