@@ -10,7 +10,7 @@ CDN stand-in). Every pulled body's sha256 is checked. Rounds alternate the two s
 the order each round; ratios are medians of the per-round edge ÷ direct throughput ratios.
 Runs against `wrangler dev` (Miniflare's R2): plain workerd has no R2 stand-in here.
 Environment: PULLGATE_URL, PULLGATE_UPSTREAM_URL, PULLGATE_UPSTREAM_STREAM_URL, PULLGATE_HOSTED,
-PULLGATE_PUSH_TOKEN, PULLGATE_LICENSE, BENCH_ROUNDS (default 3). Ends with one `hosted_...` line.
+PULLGATE_PUSH_TOKEN, PULLGATE_LICENSE, PULLGATE_LICENSE_STREAM, BENCH_ROUNDS (default 3). Ends with one `hosted_...` line.
 """
 import base64
 import hashlib
@@ -102,7 +102,7 @@ def push_image(base, name, bearer, layer, layer_digest):
 
 
 def pull_blob(base, name, bearer, digest):
-    """GET the blob, hashing as it streams; returns the seconds it took."""
+    """GET the blob, hashing as it streams; returns the seconds it took and `pullgate-cache`."""
     conn = Conn(base, bearer)
     t0 = time.perf_counter()
     conn.conn.request("GET", f"/v2/{name}/blobs/{digest}", headers=conn.headers)
@@ -117,11 +117,12 @@ def pull_blob(base, name, bearer, digest):
         h.update(chunk)
         size += len(chunk)
     seconds = time.perf_counter() - t0
+    cache = r.getheader("pullgate-cache") or "none"
     conn.close()
     got = "sha256:" + h.hexdigest()
     if got != digest or size != LAYER_BYTES:
         fail(f"pulled {size} bytes with digest {got} from {base}, wanted {LAYER_BYTES} bytes of {digest}")
-    return seconds
+    return seconds, cache
 
 
 def token(edge, name, basic_user, secret, actions):
@@ -147,22 +148,30 @@ def main():
     edge_name = os.environ["PULLGATE_HOSTED"].split("/", 1)[1] + "/" + REPO
     push_bearer = token(edge, edge_name, "pullgate-push", os.environ["PULLGATE_PUSH_TOKEN"], "pull,push")
     pull_bearer = token(edge, edge_name, "bench", os.environ["PULLGATE_LICENSE"], "pull")
+    # A reference for what `wrangler dev` itself costs: the same layer proxied by the same edge
+    # from the stream upstream (stream mode, tests/e2e_seed's app), no R2 involved.
+    proxied_name = f"proxy/demostream/stream/{REPO}"
+    proxied_bearer = token(edge, proxied_name, "bench", os.environ["PULLGATE_LICENSE_STREAM"], "pull")
 
     layer = os.urandom(LAYER_BYTES)
     digest = "sha256:" + hashlib.sha256(layer).hexdigest()
     sides = {
         "direct": (lambda: push_image(push_direct, REPO, None, layer, digest),
-                   lambda: pull_blob(pull_direct, REPO, None, digest)),
+                   lambda: pull_blob(pull_direct, REPO, None, digest)[0]),
         "edge": (lambda: push_image(edge, edge_name, push_bearer, layer, digest),
-                 lambda: pull_blob(edge, edge_name, pull_bearer, digest)),
+                 lambda: pull_blob(edge, edge_name, pull_bearer, digest)[0]),
     }
     times = {(side, op): [] for side in sides for op in ("push", "pull")}
+    proxied, proxied_cache = [], set()
     t0 = time.perf_counter()
     for n in range(ROUNDS):
         order = ["direct", "edge"] if n % 2 == 0 else ["edge", "direct"]
         for op, i in (("push", 0), ("pull", 1)):
             for side in order:
                 times[(side, op)].append(sides[side][i]())
+        seconds, cache = pull_blob(edge, proxied_name, proxied_bearer, digest)
+        proxied.append(seconds)
+        proxied_cache.add(cache)
     elapsed = time.perf_counter() - t0
 
     mib = LAYER_BYTES / (1 << 20)
@@ -181,6 +190,8 @@ def main():
     print("|---|---|---|---|")
     for op, label in (("push", "push (chunked upload)"), ("pull", "pull (blob GET)")):
         print(f"| {label} | {rate('edge', op):.0f} MiB/s | {rate('direct', op):.0f} MiB/s | ×{ratios[op]:.2f} |")
+    print(f"Reference, the same edge proxying the layer from the stream upstream (stream mode, no R2; blob "
+          f"cache: {', '.join(sorted(proxied_cache))}): {statistics.median(mib / s for s in proxied):.0f} MiB/s.")
     print(f"Measured in {elapsed:.0f} s.")
     print(f"hosted_push_ratio={ratios['push']:.2f} hosted_pull_ratio={ratios['pull']:.2f} "
           f"hosted_push_mibs={rate('edge', 'push'):.0f} hosted_pull_mibs={rate('edge', 'pull'):.0f}")
