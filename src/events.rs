@@ -217,7 +217,7 @@ pub fn is_event_id(id: &str) -> bool {
 
 /// An event id from 16 random bytes.
 pub fn event_id(bytes: [u8; 16]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::keys::hex_encode(&bytes)
 }
 
 /// The client's network, never its address: `a.b.c.0/24`, or `x:y:z::/48` (an IPv4-mapped

@@ -80,7 +80,7 @@ pub async fn check_license<R: Runtime>(
         },
         Err(e) => e,
     };
-    if matches!(error, LicenseError::Expired { .. } | LicenseError::Revoked { .. }) {
+    if cx.records_event() && matches!(error, LicenseError::Expired { .. } | LicenseError::Revoked { .. }) {
         // Genuinely signed, so the event may name whose license was refused.
         if let Ok(claims) = license::verify_signature(text, &keys) {
             cx.note_license(&claims);
@@ -145,7 +145,7 @@ enum Grant {
 pub async fn authorize_pull<R: Runtime>(cx: &Ctx<'_, R>, name: &Name) -> Result<Authorized, RegistryError> {
     let binding = host_binding(cx, false).await?;
     let target: Target = access::resolve_name(name, &binding)?;
-    cx.note_target(&target.app, format!("{}/{}", target.upstream, target.repo));
+    cx.note_target(&target.app, &target.upstream, &target.repo);
     let scope = Some(Scope::repository(name.as_str(), &["pull"]).to_string());
     let credentials = access::parse_authorization(cx.request.authorization.as_deref())
         .map_err(|_| Refusal::BadAuthorization { scope: scope.clone() })?;

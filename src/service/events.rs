@@ -63,12 +63,12 @@ pub struct Outcome {
 pub fn build<R: Runtime, B>(
     cx: &Ctx<'_, R>,
     facts: Facts,
+    subject: &Subject,
     reply: &Reply<B>,
     outcome: Outcome,
     caller: Option<&Caller>,
 ) -> Option<Event> {
     let id = events::event_id(cx.rt.random_id()?);
-    let subject = cx.subject.borrow();
     let status = reply.status();
     let ok = (200..300).contains(&status);
     let agent = cx.request.user_agent.as_deref().map(user_agent::parse);

@@ -87,7 +87,9 @@ pub struct Ctx<'a, R: Runtime> {
     pub origin: Origin,
     pub request: Incoming,
     caller: RefCell<Option<Caller>>,
-    subject: RefCell<events::Subject>,
+    /// What the checks learned for this request's event; `None` when it has none (events off,
+    /// or a route without one), so the checks note nothing.
+    subject: Option<RefCell<events::Subject>>,
 }
 
 impl<R: Runtime> Ctx<'_, R> {
@@ -102,16 +104,23 @@ impl<R: Runtime> Ctx<'_, R> {
             Some(Caller { customer: customer.to_string(), license_id: license_id.to_string(), license_expires });
     }
 
-    /// Remembers the app and image a request concerns, for its event.
-    pub fn note_target(&self, app: &str, image: String) {
-        let mut subject = self.subject.borrow_mut();
+    /// Whether this request has an event, so the checks should note what they learn.
+    pub fn records_event(&self) -> bool {
+        self.subject.is_some()
+    }
+
+    /// Remembers the app and image (`<upstream>/<repo>`) a request concerns, for its event.
+    pub fn note_target(&self, app: &str, upstream: &str, repo: &str) {
+        let Some(subject) = &self.subject else { return };
+        let mut subject = subject.borrow_mut();
         subject.app = Some(app.to_string());
-        subject.image = Some(image);
+        subject.image = Some(format!("{upstream}/{repo}"));
     }
 
     /// Remembers whose (genuinely signed) license was used, refused or not, for the event.
     pub fn note_license(&self, claims: &license::Claims) {
-        let mut subject = self.subject.borrow_mut();
+        let Some(subject) = &self.subject else { return };
+        let mut subject = subject.borrow_mut();
         subject.app.get_or_insert_with(|| claims.app.clone());
         subject.customer = Some(claims.customer.clone());
         subject.license = Some(claims.id.clone());
@@ -157,7 +166,7 @@ pub async fn handle<R: Runtime>(rt: &R, isolate: &Isolate, request: Incoming) ->
         request,
         settings,
         caller: RefCell::new(None),
-        subject: RefCell::default(),
+        subject: facts.as_ref().map(|_| RefCell::default()),
     };
     let mut logs = Vec::new();
     let (mut reply, error, reason) = match dispatch(&cx, route).await {
@@ -200,10 +209,10 @@ pub async fn handle<R: Runtime>(rt: &R, isolate: &Isolate, request: Incoming) ->
         };
         logs.push(LogLine::Access(record.to_json()));
     }
-    let events = match facts {
-        Some(facts) => {
+    let events = match (facts, &cx.subject) {
+        (Some(facts), Some(subject)) => {
             let outcome = events::Outcome { error, reason };
-            match events::build(&cx, facts, &reply, outcome, caller.as_ref()) {
+            match events::build(&cx, facts, &subject.borrow(), &reply, outcome, caller.as_ref()) {
                 Some(event) => vec![event],
                 None => {
                     logs.push(LogLine::Error("event dropped: the runtime gave no random id".to_string()));
@@ -211,7 +220,7 @@ pub async fn handle<R: Runtime>(rt: &R, isolate: &Isolate, request: Incoming) ->
                 }
             }
         }
-        None => Vec::new(),
+        _ => Vec::new(),
     };
     drop(caller);
     Handled { reply, logs, events }
