@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,14 +11,6 @@ use std::time::Duration;
 use common::*;
 
 /// Runs the admin CLI (the binary scripts/dev built) with the local backend scripts/dev exported.
-fn pullgate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pullgate")).args(args).output().expect("running pullgate")
-}
-
-fn pullgate_ok(args: &[&str]) -> String {
-    succeeded(&format!("pullgate {}", args.join(" ")), &pullgate(args)).trim().to_string()
-}
-
 /// The edge's CONFIG_CACHE_SECONDS in the e2e stack (scripts/test sets 3) plus a margin.
 fn propagation() -> Duration {
     Duration::from_secs(5)

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::process::Command;
 
 use common::containerd::{containerd, ctr};
 use common::*;
@@ -56,19 +55,12 @@ fn ctr_fetches_an_index_through_the_post_token_flow() {
     assert!(text.contains("failed to fetch oauth token") && text.contains("401"), "{text}");
 }
 
-/// Runs the admin CLI (built beside this suite) with the local backend scripts/dev exported.
-fn pullgate_stdout(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_pullgate")).args(args).output().expect("running pullgate");
-    assert!(out.status.success(), "pullgate {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 #[ignore = "needs scripts/dev --background; run by scripts/test"]
 fn ctr_pulls_with_the_credentials_of_a_k8s_pull_secret() {
     use base64::Engine as _;
     let d = dev();
-    let issued: serde_json::Value = serde_json::from_str(&pullgate_stdout(&[
+    let issued: serde_json::Value = serde_json::from_str(&pullgate_ok(&[
         "--json",
         "license",
         "issue",
@@ -81,7 +73,7 @@ fn ctr_pulls_with_the_credentials_of_a_k8s_pull_secret() {
     ]))
     .expect("license issue --json");
     let id = issued["id"].as_str().unwrap();
-    let secret = pullgate_stdout(&["license", "pull-secret", id, "--format", "k8s", "--registry", &d.authority]);
+    let secret = pullgate_ok(&["license", "pull-secret", id, "--format", "k8s", "--registry", &d.authority]);
     assert!(secret.contains("type: kubernetes.io/dockerconfigjson"), "{secret}");
     // What kubelet reads: the base64 `.dockerconfigjson` data, then the entry for this registry.
     let encoded = secret

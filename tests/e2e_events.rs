@@ -6,28 +6,13 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::Value;
-
-fn pullgate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pullgate"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("running pullgate")
-}
-
-fn pullgate_json(args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let out = succeeded(&format!("pullgate {}", all.join(" ")), &pullgate(&all));
-    serde_json::from_str(&out).expect("--json output")
-}
 
 /// A fresh license of app demo: (id, license).
 fn issue(customer: &str, expires: &str, extra: &[&str]) -> (String, String) {

@@ -7,16 +7,12 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::*;
 use serde_json::Value;
 
 const FIXTURES: [&str; 4] = ["deployment.yaml", "cronjob-multi.yaml", "values.yaml", "kustomization.yaml"];
-
-fn pullgate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pullgate")).args(args).output().expect("running pullgate")
-}
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

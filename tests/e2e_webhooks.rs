@@ -7,7 +7,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,19 +16,6 @@ use serde_json::Value;
 
 /// The app the seed (tests/e2e_seed) made for this suite: no other suite pulls from it.
 const APP: &str = "hooks";
-
-/// `pullgate --json <args>`, which must succeed.
-fn cli(args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_pullgate"))
-        .arg("--json")
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("running pullgate");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "pullgate {args:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_str(&stdout).expect("--json output")
-}
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
@@ -114,7 +100,7 @@ impl Receiver {
 
 /// A hook of the app to `url` for `events`: (id, secret).
 fn add_hook(url: &str, events: &str) -> (String, String) {
-    let v = cli(&["webhook", "add", "--app", APP, url, "--events", events, "--insecure-dev"]);
+    let v = pullgate_json(&["webhook", "add", "--app", APP, url, "--events", events, "--insecure-dev"]);
     let secret = v["secret"].as_str().unwrap().to_string();
     assert!(secret.starts_with(webhook::SECRET_PREFIX), "{v}");
     (v["id"].as_str().unwrap().to_string(), secret)
@@ -123,7 +109,7 @@ fn add_hook(url: &str, events: &str) -> (String, String) {
 /// A license of the app for a customer no other test or run uses: (customer, license).
 fn license(label: &str, expires: &str) -> (String, String) {
     let customer = format!("Hooks {label} {}-{}", std::process::id(), now());
-    let v = cli(&["license", "issue", "--app", APP, "--customer", &customer, "--expires", expires]);
+    let v = pullgate_json(&["license", "issue", "--app", APP, "--customer", &customer, "--expires", expires]);
     (customer, v["license"].as_str().unwrap().to_string())
 }
 
@@ -147,7 +133,7 @@ fn assert_signed(g: &Got, secret: &str, license: &str) {
 }
 
 fn hook_row(id: &str) -> Value {
-    let list = cli(&["webhook", "list", "--app", APP]);
+    let list = pullgate_json(&["webhook", "list", "--app", APP]);
     list["webhooks"].as_array().unwrap().iter().find(|h| h["id"] == id).cloned().expect("the hook is listed")
 }
 
@@ -192,12 +178,12 @@ fn a_pull_and_a_denial_arrive_signed() {
     assert!(row["delivered"].as_i64().unwrap() >= 2 && row["last_status"] == 204, "{row}");
     assert_eq!(row["failures"], 0, "{row}");
 
-    let test = cli(&["webhook", "test", &hook]);
+    let test = pullgate_json(&["webhook", "test", &hook]);
     assert_eq!(test["delivered"], true, "{test}");
     let tests: Vec<Got> = rx.got.lock().unwrap().iter().filter(|g| g.json()["type"] == "test").cloned().collect();
     assert_eq!(tests.len(), 1, "{tests:#?}");
     assert_signed(&tests[0], &secret, &lic);
-    cli(&["webhook", "remove", &hook]);
+    pullgate_json(&["webhook", "remove", &hook]);
 }
 
 #[test]
@@ -235,7 +221,7 @@ fn a_failing_receiver_gets_every_event_again_with_the_same_id() {
     assert_eq!(tags, BTreeSet::from(["1.0".to_string(), "1.2".to_string()]));
 
     assert_eq!(hook_row(&flaky_hook)["failures"], 0);
-    cli(&["webhook", "remove", &flaky_hook]);
+    pullgate_json(&["webhook", "remove", &flaky_hook]);
 }
 
 #[test]
@@ -276,8 +262,8 @@ fn a_receiver_that_never_answers_2xx_is_given_up_and_listed() {
         down.got.lock().unwrap().iter().filter(|g| g.customer().as_deref() == Some(&customer)).count(),
         2 * attempts
     );
-    cli(&["webhook", "remove", &down_hook]);
-    let list = cli(&["webhook", "list", "--app", APP]);
+    pullgate_json(&["webhook", "remove", &down_hook]);
+    let list = pullgate_json(&["webhook", "list", "--app", APP]);
     assert!(list["webhooks"].as_array().unwrap().iter().all(|h| h["id"] != down_hook));
 }
 
@@ -309,5 +295,5 @@ fn the_daily_cron_sends_license_expiring_with_one_id_per_license_and_day() {
         rx.got.lock().unwrap().iter().all(|g| g.customer().as_deref() != Some(&later)),
         "60 days is outside the window"
     );
-    cli(&["webhook", "remove", &hook]);
+    pullgate_json(&["webhook", "remove", &hook]);
 }

@@ -403,6 +403,22 @@ pub fn succeeded(what: &str, out: &std::process::Output) -> String {
     stdout.into_owned()
 }
 
+/// Runs the admin CLI built beside the suites (the local backend is what scripts/dev exported).
+pub fn pullgate(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_pullgate")).args(args).output().expect("running pullgate")
+}
+
+/// The admin CLI's trimmed stdout; panics with its output unless it succeeds.
+pub fn pullgate_ok(args: &[&str]) -> String {
+    succeeded(&format!("pullgate {}", args.join(" ")), &pullgate(args)).trim().to_string()
+}
+
+/// `pullgate --json <args>`, which must succeed, parsed.
+pub fn pullgate_json(args: &[&str]) -> Value {
+    let all: Vec<&str> = std::iter::once("--json").chain(args.iter().copied()).collect();
+    serde_json::from_str(&pullgate_ok(&all)).expect("--json output")
+}
+
 /// Like `skopeo`, but returns (success, stdout+stderr) for tests that expect a failure.
 pub fn skopeo_try(args: &[&str]) -> (bool, String) {
     let out = Command::new("skopeo").args(args).output().expect("running skopeo");
