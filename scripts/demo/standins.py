@@ -319,6 +319,10 @@ def make_handler(state, flavor, role_default):
                 body = json.dumps(body).encode()
             elif isinstance(body, str):
                 body = body.encode()
+            # Logged before the first byte of the answer: a client that acts on the status line
+            # (the edge reads a 401's challenge, asks the realm and retries) cannot get its next
+            # request logged ahead of this one, and a client reading the log after its answer finds it.
+            self.finish_log(status)
             self.send_response(status)
             if content_type:
                 self.send_header("Content-Type", content_type)
@@ -328,8 +332,6 @@ def make_handler(state, flavor, role_default):
             for k, v in headers:
                 self.send_header(k, v)
             self.end_headers()
-            # Logged before the body, so a client that reads the log after its answer finds it.
-            self.finish_log(status)
             if self.command != "HEAD":
                 self.wfile.write(body)
 
