@@ -85,6 +85,9 @@ pub struct Event {
     pub agent: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_version: Option<String>,
+    /// `os/arch` where the client's `User-Agent` names it (`user_agent::Agent::platform`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
 }
 
 /// Largest queued message read back; ours are well under 2 KiB.
@@ -154,6 +157,7 @@ impl Event {
             text(&self.colo),
             text(&self.agent),
             text(&self.agent_version),
+            text(&self.platform),
         ]
     }
 }
@@ -166,8 +170,8 @@ pub enum Param<'a> {
     Null,
 }
 
-/// The `events` table's columns, in `Event::row` order (migrations/0001_events.sql).
-pub const COLUMNS: [&str; 21] = [
+/// The `events` table's columns, in `Event::row` order (migrations/0001_events.sql, 0003).
+pub const COLUMNS: [&str; 22] = [
     "id",
     "at",
     "kind",
@@ -189,6 +193,7 @@ pub const COLUMNS: [&str; 21] = [
     "colo",
     "agent",
     "agent_version",
+    "platform",
 ];
 
 /// `INSERT OR IGNORE` on the event id: a redelivered event changes nothing, and the daily
@@ -271,6 +276,7 @@ mod tests {
             colo: Some("FRA".into()),
             agent: Some("skopeo".into()),
             agent_version: Some("1.16.1".into()),
+            platform: Some("linux/amd64".into()),
         }
     }
 
@@ -339,9 +345,10 @@ mod tests {
         assert_eq!(at("status"), Param::Int(200));
         assert_eq!(at("error"), Param::Null);
         assert_eq!(at("agent_version"), Param::Text("1.16.1"));
+        assert_eq!(at("platform"), Param::Text("linux/amd64"));
         let sql = insert_sql();
         assert!(sql.starts_with("INSERT OR IGNORE INTO events (id, at, kind, "), "{sql}");
-        assert!(sql.ends_with("?20, ?21)"), "{sql}");
+        assert!(sql.ends_with("?21, ?22)"), "{sql}");
     }
 
     #[test]

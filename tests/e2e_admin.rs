@@ -294,6 +294,8 @@ impl Edge {
             .arg("--env-file")
             .arg(env_file)
             .args(["--var", "ALLOW_INSECURE_UPSTREAMS:true", "--var", "CONFIG_CACHE_SECONDS:1"])
+            // Its D1 copy has no events schema, and no test here reads its pull log.
+            .args(["--var", "EVENTS:false"])
             .arg("--show-interactive-dev-session=false")
             .current_dir(repo)
             .env("PATH", path)

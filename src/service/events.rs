@@ -53,6 +53,13 @@ pub fn facts(route: Option<&Route>) -> Option<Facts> {
     })
 }
 
+/// Whether a push token authenticated the request: the vendor's own CI pushing or checking its
+/// push (skopeo HEADs every blob first), not a customer's pull, so it stays out of the pull log.
+pub fn is_vendor_traffic(subject: &Subject, caller: Option<&Caller>) -> bool {
+    let license = caller.map(|c| c.license_id.as_str()).or(subject.license.as_deref());
+    license.is_some_and(|id| id.starts_with(super::hosted::token::ID_PREFIX))
+}
+
 /// The OCI code and `detail.reason` of a failed request.
 pub struct Outcome {
     pub error: Option<&'static str>,
@@ -103,6 +110,7 @@ pub fn build<R: Runtime, B>(
         country: events::place(cx.request.country.clone()),
         colo: events::place(cx.request.colo.clone()),
         agent: agent.as_ref().map(|a| a.family.to_string()),
+        platform: agent.as_ref().and_then(|a| a.platform.clone()),
         agent_version: agent.and_then(|a| a.version),
     })
 }

@@ -210,7 +210,7 @@ pub async fn handle<R: Runtime>(rt: &R, isolate: &Isolate, request: Incoming) ->
         logs.push(LogLine::Access(record.to_json()));
     }
     let events = match (facts, &cx.subject) {
-        (Some(facts), Some(subject)) => {
+        (Some(facts), Some(subject)) if !events::is_vendor_traffic(&subject.borrow(), caller.as_ref()) => {
             let outcome = events::Outcome { error, reason };
             match events::build(&cx, facts, &subject.borrow(), &reply, outcome, caller.as_ref()) {
                 Some(event) => vec![event],

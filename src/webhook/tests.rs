@@ -26,6 +26,7 @@ fn event(kind: Kind, method: &str, status: u16) -> Event {
         colo: None,
         agent: None,
         agent_version: None,
+        platform: None,
     }
 }
 

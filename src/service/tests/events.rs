@@ -59,6 +59,18 @@ fn a_manifest_pull_names_app_customer_image_version_and_client_network() {
 }
 
 #[test]
+fn a_clients_own_platform_is_kept_from_its_user_agent() {
+    let mem = Mem::new().route(UPSTREAM, |_| manifest_answer(OCI, BODY));
+    let lic = license("lic_1", "demo", "Globex", &[]);
+    let mut req = from_client(get("/v2/proxy/demo/local/demo/hello/manifests/1.0").auth(basic(&lic)));
+    req.user_agent = Some("docker/27.3.1 go/go1.22.7 git-commit/41ca978 kernel/6.8.0 os/linux arch/arm64".into());
+    let h = oneshot(&mem, req);
+    let e = only_event(&h);
+    assert_eq!((e.agent.as_deref(), e.platform.as_deref()), (Some("docker"), Some("linux/arm64")));
+    assert!(!e.to_json().contains("kernel"), "only the platform, not the host's details");
+}
+
+#[test]
 fn sign_ins_are_events_granted_or_refused_with_the_reason() {
     let mem = Mem::new();
     let good = license("lic_1", "demo", "Globex", &[]);

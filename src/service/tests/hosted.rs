@@ -144,6 +144,31 @@ fn a_push_token_as_the_basic_password_pulls_only_what_it_may_push() {
 }
 
 #[test]
+fn a_push_tokens_requests_stay_out_of_the_pull_log() {
+    let (mem, isolate) = (Mem::new(), Isolate::default());
+    let token = push_token_for("demo", &[], true);
+    let sign_in =
+        send(&mem, &isolate, get(&format!("/v2/token?scope=repository:{REPO}:pull,push")).auth(basic(&token)));
+    assert_eq!(sign_in.reply.status(), 200, "{}", body_text(&sign_in));
+    assert!(sign_in.events.is_empty(), "{:?}", sign_in.events);
+    let auth = pusher(&mem, &isolate, REPO);
+    let config = push_blob(&mem, &isolate, &auth, REPO, b"{}");
+    assert_eq!(put_manifest(&mem, &isolate, &auth, REPO, "v1", &image_manifest(&config, &[])).reply.status(), 201);
+    // skopeo's existence check before each blob it pushes, and CI pulling back with the token.
+    let missing = sha(b"not pushed");
+    let check = send(&mem, &isolate, get(&format!("/v2/{REPO}/blobs/{missing}")).method("HEAD").auth(auth.clone()));
+    assert_eq!(check.reply.status(), 404);
+    let ci_pull = send(&mem, &isolate, get(&format!("/v2/{REPO}/manifests/v1")).auth(basic(&token)));
+    assert_eq!(ci_pull.reply.status(), 200, "{}", body_text(&ci_pull));
+    assert!(check.events.is_empty() && ci_pull.events.is_empty(), "{:?} {:?}", check.events, ci_pull.events);
+    // The same pull with a customer's license is in it.
+    let lic = basic(&license("lic_1", "demo", "Globex", &[]));
+    let h = send(&mem, &isolate, get(&format!("/v2/{REPO}/manifests/v1")).auth(lic));
+    assert_eq!((h.reply.status(), h.events.len()), (200, 1));
+    assert_eq!(h.events[0].customer.as_deref(), Some("Globex"));
+}
+
+#[test]
 fn chunked_uploads_follow_r2_part_rules_and_content_range() {
     let (mem, isolate) = (Mem::new(), Isolate::default());
     let auth = pusher(&mem, &isolate, REPO);

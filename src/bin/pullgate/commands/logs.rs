@@ -122,7 +122,9 @@ fn human(rows: &[Row]) -> String {
                 t if t.is_empty() => text(r, "digest"),
                 t => t,
             };
-            let agent = format!("{} {}", text(r, "agent"), text(r, "agent_version")).trim().to_string();
+            let agent: Vec<String> =
+                ["agent", "agent_version", "platform"].iter().map(|c| text(r, c)).filter(|t| !t.is_empty()).collect();
+            let agent = agent.join(" ");
             vec![
                 at,
                 text(r, "kind"),
