@@ -285,6 +285,9 @@ def main():
             events_rows.append(measure_row("manifest GET by tag, events on", [
                 Target("events", f"/v2/{name}/manifests/{hello['tag']}", {**events_bearer, **accept}, 200),
                 Target("pullgate", f"/v2/{name}/manifests/{hello['tag']}", {**bearer, **accept}, 200)], c))
+        # The runtime's own price for a queued send after the response: JS hello with and without.
+        send_rows = [measure_row("JS hello, one queued send after the response", [
+            Target("hellosend", "/v2/", {}, 200), Target("hello", "/v2/", {}, 200)], c) for c in CONCURRENCY]
         _, _, sink = request(BASE["eventsink"], "/count")
         events_received = json.loads(sink)["received"]
         elapsed = time.perf_counter() - t0
@@ -327,6 +330,11 @@ def main():
         events_cost[r["c"]] = (r["ratios"]["pullgate"], on[1] / off[1] if off[1] else float("nan"))
         print(f"| {r['c']} | {on[0]:.0f} req/s, p50 {on[1]:.2f} ms | {off[0]:.0f} req/s, p50 {off[1]:.2f} ms "
               f"| ×{events_cost[r['c']][0]:.2f} | ×{events_cost[r['c']][1]:.2f} |")
+    for r in send_rows:
+        on, off = r["result"]["hellosend"], r["result"]["hello"]
+        print(f"| {r['c']} (JS hello with a send ÷ without) | {on[0]:.0f} req/s, p50 {on[1]:.2f} ms "
+              f"| {off[0]:.0f} req/s, p50 {off[1]:.2f} ms | ×{r['ratios']['hello']:.2f} "
+              f"| ×{on[1] / off[1] if off[1] else float('nan'):.2f} |")
     print(f"Events the queue stand-in received: {events_received}" +
           ("." if events_received else " (BROKEN: events on sent nothing)"))
     print(f"Measured in {elapsed:.0f} s.")

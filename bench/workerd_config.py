@@ -124,6 +124,7 @@ def main():
     for f in ("kv.js", "cache.js", "ratelimit.js", "queue.js"):
         shutil.copy(os.path.join(HERE, "workerd", f), os.path.join(out, f))
     shutil.copy(os.path.join(HERE, "js-hello", "worker.js"), os.path.join(out, "js-hello.js"))
+    shutil.copy(os.path.join(HERE, "js-hello-send", "worker.js"), os.path.join(out, "js-hello-send.js"))
     shutil.copy(os.path.join(HERE, "js-relay", "worker.js"), os.path.join(out, "js-relay.js"))
     shutil.copy(a.kv_seed, os.path.join(out, "kv-seed.json"))
 
@@ -143,6 +144,8 @@ const config :Workerd.Config = (
     (name = "events", worker = .pullgateEventsWorker),
     (name = "eventsink", worker = .eventSinkWorker),
     (name = "hello", worker = .helloWorker),
+    # JS hello that also queues one event after each response, to the same stand-in.
+    (name = "hellosend", worker = .helloSendWorker),
     (name = "relay", worker = .relayWorker),
     (name = "kv", worker = .kvWorker),
     (name = "cache", worker = .cacheWorker),
@@ -159,6 +162,7 @@ const config :Workerd.Config = (
 {pullgate_worker("pullgateNoCacheWorker", modules, toml, secrets, overrides, limits, "0")}
 {pullgate_worker("pullgateEventsWorker", modules, toml, secrets, overrides, limits, None, events=True)}
 {js_worker("helloWorker", "js-hello.js", date)}
+{js_worker("helloSendWorker", "js-hello-send.js", date, '(name = "PULLGATE_EVENTS", queue = "eventsink")')}
 {js_worker("relayWorker", "js-relay.js", date, f'(name = "UPSTREAM", text = {capnp_str(a.upstream)})')}
 const kvWorker :Workerd.Worker = (
   modules = [(name = "kv.js", esModule = embed "kv.js"), (name = "kv-seed.json", json = embed "kv-seed.json")],
