@@ -7,6 +7,8 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::blob_sizes::BlobSize;
+
 /// What the request was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -88,10 +90,15 @@ pub struct Event {
     /// `os/arch` where the client's `User-Agent` names it (`user_agent::Agent::platform`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    /// An image manifest's config and layer sizes (`blob_sizes`): the consumer keeps them per
+    /// app, so a redirected download of one of those blobs is stored with its size. Not a column.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blobs: Vec<BlobSize>,
 }
 
-/// Largest queued message read back; ours are well under 2 KiB.
-pub const MAX_EVENT_BYTES: usize = 16 * 1024;
+/// Largest queued message read back; ours are under 2 KiB, or about 12 KiB with the most blob
+/// sizes a manifest's event carries (a queue message may hold 128 KB).
+pub const MAX_EVENT_BYTES: usize = 32 * 1024;
 
 /// Why a queued message was not an event (it is dropped and logged, never retried).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,14 +204,50 @@ pub const COLUMNS: [&str; 22] = [
 ];
 
 /// `INSERT OR IGNORE` on the event id: a redelivered event changes nothing, and the daily
-/// aggregates (an `AFTER INSERT` trigger) move only for rows really inserted.
+/// aggregates (an `AFTER INSERT` trigger) move only for rows really inserted. A redirected
+/// blob's unknown bytes are taken from `blob_sizes`, as its image's manifest stated them.
 pub fn insert_sql() -> String {
-    let placeholders: Vec<String> = (1..=COLUMNS.len()).map(|i| format!("?{i}")).collect();
-    format!("INSERT OR IGNORE INTO events ({}) VALUES ({})", COLUMNS.join(", "), placeholders.join(", "))
+    let at = |name: &str| COLUMNS.iter().position(|c| *c == name).map_or(0, |i| i + 1);
+    let values: Vec<String> = (1..=COLUMNS.len())
+        .map(|i| match i {
+            _ if i == at("bytes") => format!(
+                "COALESCE(?{i}, (SELECT size FROM blob_sizes WHERE ?{kind} = 'blob' AND ?{outcome} = 'redirected' \
+                 AND app = ?{app} AND digest = ?{digest}))",
+                kind = at("kind"),
+                outcome = at("outcome"),
+                app = at("app"),
+                digest = at("digest"),
+            ),
+            _ => format!("?{i}"),
+        })
+        .collect();
+    format!("INSERT OR IGNORE INTO events ({}) VALUES ({})", COLUMNS.join(", "), values.join(", "))
+}
+
+/// Notes a blob's size for an app (`?1` app, `?2` digest, `?3` size, `?4` unix seconds). A
+/// known blob's row is rewritten at most once a day, only to keep it from the retention.
+pub const BLOB_SIZE_SQL: &str = "INSERT INTO blob_sizes (app, digest, size, seen_at) VALUES (?1, ?2, ?3, ?4) \
+     ON CONFLICT (app, digest) DO UPDATE SET seen_at = excluded.seen_at \
+     WHERE excluded.seen_at > blob_sizes.seen_at + 86400";
+
+impl Event {
+    /// The `BLOB_SIZE_SQL` rows this event's manifest states: none without an app.
+    pub fn blob_size_rows(&self) -> Vec<[Param<'_>; 4]> {
+        let Some(app) = self.app.as_deref() else { return Vec::new() };
+        self.blobs
+            .iter()
+            .map(|b| {
+                let size = i64::try_from(b.size).unwrap_or(i64::MAX);
+                [Param::Text(app), Param::Text(&b.digest), Param::Int(size), Param::Int(self.at)]
+            })
+            .collect()
+    }
 }
 
 /// Deletes raw events older than the cutoff (`?1`, unix seconds); daily aggregates stay.
 pub const RETENTION_SQL: &str = "DELETE FROM events WHERE at < ?1";
+/// Forgets blob sizes no manifest stated since the cutoff (`?1`).
+pub const BLOB_SIZES_RETENTION_SQL: &str = "DELETE FROM blob_sizes WHERE seen_at < ?1";
 
 /// Default days raw events are kept (`RETENTION_DAYS`).
 pub const DEFAULT_RETENTION_DAYS: i64 = 90;
@@ -277,6 +320,7 @@ mod tests {
             agent: Some("skopeo".into()),
             agent_version: Some("1.16.1".into()),
             platform: Some("linux/amd64".into()),
+            blobs: Vec::new(),
         }
     }
 
@@ -349,6 +393,29 @@ mod tests {
         let sql = insert_sql();
         assert!(sql.starts_with("INSERT OR IGNORE INTO events (id, at, kind, "), "{sql}");
         assert!(sql.ends_with("?21, ?22)"), "{sql}");
+        // bytes (?12) falls back to the stated size of a redirected blob of the same app.
+        assert!(sql.contains("?11, COALESCE(?12, (SELECT size FROM blob_sizes WHERE ?3 = 'blob' AND ?14 = 'redirected' AND app = ?5 AND digest = ?10)), ?13, "), "{sql}");
+    }
+
+    #[test]
+    fn a_manifests_blob_sizes_travel_with_its_event_and_bind_per_app() {
+        let blobs = vec![
+            BlobSize { digest: format!("sha256:{}", "c".repeat(64)), size: 1469 },
+            BlobSize { digest: format!("sha256:{}", "d".repeat(64)), size: 3_145_728 },
+        ];
+        let e = Event { blobs: blobs.clone(), ..event() };
+        let json = e.to_json();
+        assert!(json.contains("\"blobs\":[{\"digest\":\"sha256:ccc"), "{json}");
+        assert_eq!(Event::decode(&json), Ok(e.clone()));
+        assert_eq!(
+            e.blob_size_rows(),
+            vec![
+                [Param::Text("demo"), Param::Text(&blobs[0].digest), Param::Int(1469), Param::Int(1_800_000_000)],
+                [Param::Text("demo"), Param::Text(&blobs[1].digest), Param::Int(3_145_728), Param::Int(1_800_000_000)],
+            ]
+        );
+        assert!(Event { app: None, ..e }.blob_size_rows().is_empty(), "sizes are kept per app");
+        assert!(!event().to_json().contains("blobs"), "no sizes, no field");
     }
 
     #[test]

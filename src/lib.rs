@@ -9,9 +9,11 @@
 pub mod access;
 pub mod access_log;
 pub mod blob_cache;
+pub mod blob_sizes;
 pub mod challenge;
 pub mod envelope;
 pub mod error;
+pub mod event_batch;
 pub mod events;
 pub mod keys;
 pub mod license;

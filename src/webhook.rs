@@ -258,7 +258,8 @@ impl Payload {
             topic,
             created_at: event.at,
             app: event.app.clone()?,
-            event: Some(event.clone()),
+            // The manifest's blob sizes are bookkeeping for the byte counts, not news.
+            event: Some(Event { blobs: Vec::new(), ..event.clone() }),
             license: None,
         })
     }

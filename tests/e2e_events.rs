@@ -126,6 +126,23 @@ fn pulls_and_a_refusal_show_in_the_log_and_in_version_adoption() {
     assert!(!of_kind(&events, "sign_in").is_empty());
     let ids: BTreeSet<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), events.len(), "event ids are unique");
+    // The open upstream redirects blob GETs to its CDN, so the edge never sees those bytes:
+    // each such event is stored with the size the image's manifest stated (as the upstream has it).
+    let mut stated = std::collections::BTreeMap::new();
+    for tag in ["1.2", "2.0"] {
+        let accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+        let m = get(&format!("{}/v2/demo/hello/manifests/{tag}", d.upstream), &[("accept", accept)]).json();
+        for desc in m["layers"].as_array().unwrap().iter().chain([&m["config"]]) {
+            stated.insert(desc["digest"].as_str().unwrap().to_string(), desc["size"].as_u64().unwrap());
+        }
+    }
+    let redirected: Vec<&Value> =
+        of_kind(&events, "blob").into_iter().filter(|e| e["outcome"] == "redirected").collect();
+    assert!(!redirected.is_empty(), "the open upstream's blobs are redirected: {events:#?}");
+    for e in redirected.iter().filter(|e| e["image"] == "local/demo/hello") {
+        let digest = e["digest"].as_str().unwrap();
+        assert_eq!(e["bytes"].as_u64(), stated.get(digest).copied(), "a redirected blob's stated size: {e}");
+    }
 
     let limited_events = logs_until(&["--customer", &limited], since, |e| !tag_pulls(e).is_empty(), &limited);
     assert_eq!(tag_pulls(&limited_events), BTreeSet::from([("local/demo/hello".to_string(), "1.0".to_string())]));

@@ -2,14 +2,17 @@
 //! queue consumer that stores each batch in D1 (then hands it to `webhooks`), and the daily cron
 //! that applies the retention (and has `webhooks` send license-expiring deliveries).
 
-use std::cell::{Cell, OnceCell};
+use std::cell::{Cell, OnceCell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
 
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{
-    console_error, event, Context, D1PreparedStatement, Env, MessageBatch, QueueContentType, RawMessageBuilder,
-    ScheduleContext, ScheduledEvent, SendMessage,
+    console_error, event, Context, D1PreparedStatement, Delay, Env, MessageBatch, Queue, QueueContentType,
+    RawMessageBuilder, ScheduleContext, ScheduledEvent, SendMessage,
 };
 
+use crate::event_batch::{self, Batch};
 use crate::events::{self, Event, Param};
 use crate::service::settings;
 
@@ -26,6 +29,8 @@ thread_local! {
     static EVENTS_ON: OnceCell<bool> = const { OnceCell::new() };
     /// The retry hook fired in this isolate.
     static HOOK_FIRED: Cell<bool> = const { Cell::new(false) };
+    /// The batch later requests' events join, until its opener sends it.
+    static OPEN_BATCH: RefCell<Option<Rc<RefCell<Batch>>>> = const { RefCell::new(None) };
 }
 
 /// Whether this deployment sends events.
@@ -61,7 +66,19 @@ pub fn cf_place(req: &worker::web_sys::Request) -> (Option<String>, Option<Strin
 }
 
 /// Queues the events once the response is on its way; a failure is logged, never surfaced.
+/// They join the isolate's open batch if one has room; otherwise this request opens one and
+/// sends it, with whatever later requests added, `event_batch::WINDOW_MS` after its response.
+/// The batch holds only strings and the send runs in the opener's `waitUntil`, so no request
+/// touches another's I/O.
 pub fn send_after_response(ctx: &Context, env: &Env, list: Vec<Event>) {
+    let messages: Vec<String> = list.iter().map(Event::to_json).collect();
+    let messages = match OPEN_BATCH.with(|open| open.borrow().clone()) {
+        Some(open) => match open.borrow_mut().add(messages) {
+            Ok(()) => return,
+            Err(messages) => messages,
+        },
+        None => messages,
+    };
     let queue = match env.queue(QUEUE_BINDING) {
         Ok(q) => q,
         Err(e) => {
@@ -69,17 +86,36 @@ pub fn send_after_response(ctx: &Context, env: &Env, list: Vec<Event>) {
             return;
         }
     };
-    let messages: Vec<SendMessage<JsValue>> = list
-        .iter()
-        .map(|e| {
-            RawMessageBuilder::new(JsValue::from_str(&e.to_json())).build_with_content_type(QueueContentType::Text)
-        })
-        .collect();
+    let mut batch = Batch::default();
+    if let Err(messages) = batch.add(messages) {
+        // More than a batch holds (never from one request today): sent by themselves.
+        ctx.wait_until(async move { send(&queue, messages).await });
+        return;
+    }
+    let batch = Rc::new(RefCell::new(batch));
+    OPEN_BATCH.with(|open| *open.borrow_mut() = Some(Rc::clone(&batch)));
     ctx.wait_until(async move {
-        if let Err(e) = queue.send_raw_batch(messages).await {
-            console_error!("events: queue send failed, {} event(s) lost: {e}", list.len());
-        }
+        Delay::from(Duration::from_millis(event_batch::WINDOW_MS)).await;
+        OPEN_BATCH.with(|open| {
+            let mut open = open.borrow_mut();
+            if open.as_ref().is_some_and(|b| Rc::ptr_eq(b, &batch)) {
+                *open = None;
+            }
+        });
+        let messages = batch.borrow_mut().take();
+        send(&queue, messages).await;
     });
+}
+
+async fn send(queue: &Queue, messages: Vec<String>) {
+    let count = messages.len();
+    let raw: Vec<SendMessage<JsValue>> = messages
+        .into_iter()
+        .map(|m| RawMessageBuilder::new(JsValue::from_str(&m)).build_with_content_type(QueueContentType::Text))
+        .collect();
+    if let Err(e) = queue.send_raw_batch(raw).await {
+        console_error!("events: queue send failed, {count} event(s) lost: {e}");
+    }
 }
 
 fn js(param: Param<'_>) -> JsValue {
@@ -111,6 +147,8 @@ async fn consume(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> worke
     };
     let hook = env.var(RETRY_HOOK_VAR).ok().map(|v| v.to_string()).filter(|v| !v.is_empty());
     let sql = events::insert_sql();
+    // Blob sizes go first, so a redirected blob's event in the same batch finds its size.
+    let mut sizes: Vec<D1PreparedStatement> = Vec::new();
     let mut statements: Vec<D1PreparedStatement> = Vec::new();
     let mut hooked = false;
     let mut stored: Vec<Event> = Vec::new();
@@ -127,6 +165,17 @@ async fn consume(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> worke
             }
         };
         hooked |= hook.is_some() && event.customer == hook;
+        for row in event.blob_size_rows() {
+            let values: Vec<JsValue> = row.into_iter().map(js).collect();
+            match db.prepare(events::BLOB_SIZE_SQL).bind(&values) {
+                Ok(statement) => sizes.push(statement),
+                Err(e) => {
+                    console_error!("events: binding a blob size of event {}: {e}; batch retried", event.id);
+                    batch.retry_all();
+                    return Ok(());
+                }
+            }
+        }
         let values: Vec<JsValue> = event.row().into_iter().map(js).collect();
         match db.prepare(sql.as_str()).bind(&values) {
             Ok(statement) => {
@@ -145,7 +194,8 @@ async fn consume(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> worke
         batch.ack_all();
         return Ok(());
     }
-    if let Err(e) = db.batch(statements).await {
+    sizes.append(&mut statements);
+    if let Err(e) = db.batch(sizes).await {
         console_error!("events: D1 batch of {count} failed: {e}; batch retried");
         batch.retry_all();
         return Ok(());
@@ -164,7 +214,8 @@ async fn consume(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> worke
 }
 
 /// The daily cron (wrangler.toml `[triggers] crons`): raw events older than `RETENTION_DAYS`
-/// (default 90) are deleted; the daily aggregates stay. Then `license-expiring` deliveries.
+/// (default 90) are deleted, and blob sizes no manifest stated since; the daily aggregates
+/// stay. Then `license-expiring` deliveries.
 #[event(scheduled)]
 async fn retention(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let days = env.var("RETENTION_DAYS").ok().map(|v| v.to_string());
@@ -176,12 +227,14 @@ async fn retention(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             return;
         }
     };
-    let run = match db.prepare(events::RETENTION_SQL).bind(&[js(Param::Int(cutoff))]) {
-        Ok(statement) => statement.run().await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = run {
-        console_error!("retention: deleting events before {cutoff} failed: {e}");
+    for sql in [events::RETENTION_SQL, events::BLOB_SIZES_RETENTION_SQL] {
+        let run = match db.prepare(sql).bind(&[js(Param::Int(cutoff))]) {
+            Ok(statement) => statement.run().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = run {
+            console_error!("retention: {sql} (before {cutoff}) failed: {e}");
+        }
     }
     super::webhooks::expiring(&env).await;
 }

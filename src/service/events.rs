@@ -2,6 +2,7 @@
 //! what it says, from the route, the answer and what the request's checks learned on the way.
 
 use crate::access_log;
+use crate::blob_sizes;
 use crate::events::{self, Event, Kind};
 use crate::reference::Reference;
 use crate::route::Route;
@@ -84,6 +85,14 @@ pub fn build<R: Runtime, B>(
         Kind::Manifest if ok => reply.header("content-type").map(str::to_string),
         _ => None,
     };
+    let blobs = match reply {
+        Reply::Fixed { body, .. }
+            if facts.kind == Kind::Manifest && ok && blob_sizes::lists_blobs(media_type.as_deref()) =>
+        {
+            blob_sizes::of_manifest(body)
+        }
+        _ => Vec::new(),
+    };
     // A redirect's bytes come from the upstream's CDN, whose size the edge does not see.
     let bytes = match facts.kind {
         Kind::Manifest | Kind::Blob if !(300..400).contains(&status) => reply.bytes_served(cx.request.is_head()),
@@ -112,5 +121,6 @@ pub fn build<R: Runtime, B>(
         agent: agent.as_ref().map(|a| a.family.to_string()),
         platform: agent.as_ref().and_then(|a| a.platform.clone()),
         agent_version: agent.and_then(|a| a.version),
+        blobs,
     })
 }

@@ -3,6 +3,7 @@
 //! By tag the body is streamed as it comes. By digest it is read (bounded by the 4 MiB manifest
 //! limit), hashed here and refused unless it matches: the hash computed here is authoritative.
 
+use crate::blob_sizes;
 use crate::error::RegistryError;
 use crate::manifest::{self, ManifestError};
 use crate::reference::Reference;
@@ -56,7 +57,10 @@ pub async fn manifest<R: Runtime>(
     if head.content_length().is_some_and(|n| n > MAX_MANIFEST_BYTES) {
         return Err(ManifestError::TooLarge.into());
     }
-    if digest.is_none() && head.content_length().is_some() {
+    // A tag's image manifest is read whole, not streamed, when its event notes the sizes of
+    // its blobs (`blob_sizes`): redirected downloads of those blobs are counted by them.
+    let note_sizes = pull.cx.records_event() && blob_sizes::lists_blobs(head.header("content-type"));
+    if digest.is_none() && head.content_length().is_some() && !note_sizes {
         return Ok(Reply::Relay { status: head.status, headers, body, fill_cache: None });
     }
     // By digest, or with no length announced: read it here, bounded, so the cap holds and

@@ -27,6 +27,7 @@ fn event(kind: Kind, method: &str, status: u16) -> Event {
         agent: None,
         agent_version: None,
         platform: None,
+        blobs: Vec::new(),
     }
 }
 
@@ -177,6 +178,11 @@ fn payloads_carry_the_event_but_no_secret() {
     assert!(!json.contains("203.0.113.7"), "{json}");
     let back: Payload = serde_json::from_str(&json).unwrap();
     assert_eq!(back, p);
+    let sized = Event {
+        blobs: vec![crate::blob_sizes::BlobSize { digest: format!("sha256:{}", "c".repeat(64)), size: 9 }],
+        ..e.clone()
+    };
+    assert_eq!(Payload::of_event(Topic::Pull, &sized), Some(p), "blob sizes stay out of deliveries");
     assert_eq!(Payload::of_event(Topic::Pull, &Event { app: None, ..e }), None);
 }
 

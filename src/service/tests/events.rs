@@ -146,6 +146,40 @@ fn blobs_tags_and_referrers_are_events_and_a_redirect_has_no_byte_count() {
 }
 
 #[test]
+fn an_image_manifests_event_notes_its_blob_sizes_and_the_body_is_relayed_unchanged() {
+    const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    let config = format!("sha256:{}", "c".repeat(64));
+    let image = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI}","config":{{"digest":"{config}","size":1469}},"layers":[{{"digest":"{DIGEST}","size":3145728}}]}}"#
+    );
+    let index =
+        format!(r#"{{"schemaVersion":2,"mediaType":"{INDEX}","manifests":[{{"digest":"{DIGEST}","size":9}}]}}"#);
+    let (image_body, index_body) = (image.clone().into_bytes(), index.clone().into_bytes());
+    let mem = Mem::new().route(UPSTREAM, move |r| {
+        if r.url.ends_with("/index") {
+            manifest_answer(INDEX, &index_body)
+        } else {
+            manifest_answer(OCI, &image_body)
+        }
+    });
+    let lic = basic(&license("lic_1", "demo", "Globex", &[]));
+    let image_digest = crate::reference::Digest::of_bytes(crate::reference::Algorithm::Sha256, image.as_bytes());
+    for reference in ["1.0".to_string(), image_digest.to_string()] {
+        let h = oneshot(&mem, get(&format!("/v2/proxy/demo/local/demo/hello/manifests/{reference}")).auth(lic.clone()));
+        assert_eq!(body(&h), image.as_bytes(), "{reference}: relayed byte for byte");
+        assert_eq!(h.reply.header("content-length"), Some(image.len().to_string().as_str()));
+        assert_eq!(h.reply.header("docker-content-digest"), Some(image_digest.to_string().as_str()));
+        let sizes: Vec<(&str, u64)> = only_event(&h).blobs.iter().map(|b| (b.digest.as_str(), b.size)).collect();
+        assert_eq!(sizes, vec![(config.as_str(), 1469), (DIGEST, 3_145_728)], "{reference}");
+    }
+    let h = oneshot(&mem, get("/v2/proxy/demo/local/demo/hello/manifests/index").auth(lic.clone()));
+    assert!(matches!(h.reply, crate::service::reply::Reply::Relay { .. }), "an index streams: {:?}", h.reply);
+    assert!(only_event(&h).blobs.is_empty());
+    let head = oneshot(&mem, get("/v2/proxy/demo/local/demo/hello/manifests/1.0").method("HEAD").auth(lic));
+    assert!(only_event(&head).blobs.is_empty(), "a HEAD has no body to read");
+}
+
+#[test]
 fn version_checks_pushes_and_unroutable_requests_have_no_event() {
     let mem = Mem::new();
     let lic = basic(&license("lic_1", "demo", "Globex", &[]));
