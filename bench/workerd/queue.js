@@ -1,16 +1,19 @@
 // The pull-event Queue for plain workerd (scripts/bench): workerd delivers a producer's send()
 // and sendBatch() to this service as POST /message and POST /batch; it accepts and counts them,
 // standing in for Cloudflare's queue (the consumer and D1 are not part of the measured path).
-// GET /count answers how many events arrived, so the bench can tell events were really sent.
+// GET /count answers how many events arrived in how many sends, so the bench can tell events
+// were really sent, and batched.
 
 let received = 0;
+let sends = 0;
 
 export default {
   async fetch(request) {
     if (request.method === "GET") {
-      return Response.json({ received });
+      return Response.json({ received, sends });
     }
     const body = await request.text();
+    sends += 1;
     if (new URL(request.url).pathname.endsWith("/batch")) {
       try {
         received += JSON.parse(body).messages.length;
