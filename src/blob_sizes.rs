@@ -2,6 +2,8 @@
 //! pull event so that a blob download the edge redirects, whose bytes it never sees, is still
 //! counted with its size (`events`, the consumer's `blob_sizes` table).
 
+use std::collections::{HashSet, VecDeque};
+
 use serde::{Deserialize, Serialize};
 
 use crate::reference::Digest;
@@ -59,6 +61,37 @@ pub fn of_manifest(bytes: &[u8]) -> Vec<BlobSize> {
         }
     }
     noted
+}
+
+/// Manifests (app and digest) whose sizes an isolate already sent: their sizes do not change,
+/// so a tag's manifest is read whole, rather than streamed, only the first time, and its later
+/// events carry none. The consumer keeps sizes per app in D1; a new isolate sends them again.
+#[derive(Debug, Default)]
+pub struct Noted {
+    seen: HashSet<(String, String)>,
+    order: VecDeque<(String, String)>,
+}
+
+/// Manifests an isolate remembers; the oldest are forgotten first (and would be sent again).
+pub const MAX_REMEMBERED: usize = 4096;
+
+impl Noted {
+    pub fn contains(&self, app: &str, digest: &str) -> bool {
+        self.seen.contains(&(app.to_string(), digest.to_string()))
+    }
+
+    pub fn insert(&mut self, app: &str, digest: &str) {
+        let key = (app.to_string(), digest.to_string());
+        if !self.seen.insert(key.clone()) {
+            return;
+        }
+        self.order.push_back(key);
+        while self.order.len() > MAX_REMEMBERED {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -121,6 +154,22 @@ mod tests {
         let listed = of_manifest(body.as_bytes());
         assert_eq!(listed.len(), MAX_NOTED);
         assert_eq!(listed[MAX_NOTED - 1].size, (MAX_NOTED - 1) as u64);
+    }
+
+    #[test]
+    fn an_isolate_remembers_the_newest_noted_manifests_per_app() {
+        let mut noted = Noted::default();
+        let d = digest('a');
+        assert!(!noted.contains("demo", &d));
+        noted.insert("demo", &d);
+        noted.insert("demo", &d);
+        assert!(noted.contains("demo", &d) && !noted.contains("other", &d), "per app");
+        for i in 0..MAX_REMEMBERED {
+            noted.insert("demo", &format!("sha256:{i:064x}"));
+        }
+        assert!(!noted.contains("demo", &d), "the oldest is forgotten first");
+        assert!(noted.contains("demo", &format!("sha256:{:064x}", MAX_REMEMBERED - 1)));
+        assert_eq!((noted.seen.len(), noted.order.len()), (MAX_REMEMBERED, MAX_REMEMBERED));
     }
 
     #[test]

@@ -29,6 +29,8 @@ thread_local! {
     static EVENTS_ON: OnceCell<bool> = const { OnceCell::new() };
     /// The retry hook fired in this isolate.
     static HOOK_FIRED: Cell<bool> = const { Cell::new(false) };
+    /// The isolate's event-id seed and the ids drawn from it.
+    static ID_SOURCE: RefCell<Option<([u8; 32], u64)>> = const { RefCell::new(None) };
     /// The batch later requests' events join, until its opener sends it.
     static OPEN_BATCH: RefCell<Option<Rc<RefCell<Batch>>>> = const { RefCell::new(None) };
 }
@@ -43,14 +45,27 @@ pub fn events_on(env: &Env) -> bool {
     })
 }
 
-/// 16 bytes from `crypto.getRandomValues`, the runtime's CSPRNG.
+/// An event id's 16 bytes: `events::id_bytes` over a seed drawn once per isolate from
+/// `crypto.getRandomValues`, the runtime's CSPRNG (four boundary crossings per event saved).
 pub fn random_id() -> Option<[u8; 16]> {
+    ID_SOURCE.with(|source| {
+        let mut source = source.borrow_mut();
+        if source.is_none() {
+            *source = Some((crypto_seed()?, 0));
+        }
+        let (seed, counter) = source.as_mut()?;
+        *counter += 1;
+        Some(events::id_bytes(seed, *counter))
+    })
+}
+
+fn crypto_seed() -> Option<[u8; 32]> {
     let crypto = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("crypto")).ok()?;
     let fill: js_sys::Function =
         js_sys::Reflect::get(&crypto, &JsValue::from_str("getRandomValues")).ok()?.dyn_into().ok()?;
-    let bytes = js_sys::Uint8Array::new_with_length(16);
+    let bytes = js_sys::Uint8Array::new_with_length(32);
     fill.call1(&crypto, &bytes).ok()?;
-    let mut out = [0u8; 16];
+    let mut out = [0u8; 32];
     bytes.copy_to(&mut out);
     Some(out)
 }

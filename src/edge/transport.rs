@@ -4,7 +4,11 @@
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
-use worker::{AbortController, Date, Delay, Fetch, Headers, Method, RequestInit, RequestRedirect, Response};
+use futures_util::StreamExt;
+use wasm_bindgen::JsValue;
+use worker::{
+    AbortController, Date, Delay, Fetch, Headers, Method, RequestInit, RequestRedirect, Response, ResponseBody,
+};
 
 use crate::upstream::{Head, Request, Transport, TransportError, READ_HEADERS};
 
@@ -75,10 +79,30 @@ impl Transport for WorkerRuntime<'_> {
     }
 
     async fn read(&self, mut body: Response, limit: usize) -> Result<Vec<u8>, TransportError> {
-        if head_of(&body).content_length().is_some_and(|n| n > limit as u64) {
+        let length = body.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
+        if length.is_some_and(|n| n > limit as u64) {
             return Err(TransportError::TooLarge);
         }
-        let bytes = body.bytes().await.map_err(|e| TransportError::Connect(e.to_string()))?;
+        let connect = |e: worker::Error| TransportError::Connect(e.to_string());
+        let bytes = match (length, body.body()) {
+            // A known length within the limit: the runtime reads it whole in one call, not chunk
+            // by chunk through a reader (getReader, read, releaseLock: ~11% of a manifest
+            // request's CPU in a profile).
+            (Some(_), ResponseBody::Stream(stream)) => whole(stream).await.map_err(connect)?,
+            (None, ResponseBody::Stream(_)) => {
+                let mut chunks = body.stream().map_err(connect)?;
+                let mut bytes = Vec::new();
+                while let Some(chunk) = chunks.next().await {
+                    bytes.extend(chunk.map_err(connect)?);
+                    if bytes.len() > limit {
+                        return Err(TransportError::TooLarge);
+                    }
+                }
+                bytes
+            }
+            (_, ResponseBody::Body(b)) => b.clone(),
+            (_, ResponseBody::Empty) => Vec::new(),
+        };
         if bytes.len() > limit {
             return Err(TransportError::TooLarge);
         }
@@ -88,4 +112,13 @@ impl Transport for WorkerRuntime<'_> {
     fn now(&self) -> i64 {
         now_unix()
     }
+}
+
+/// A body stream read whole by the runtime (`new Response(stream).arrayBuffer()`).
+async fn whole(stream: &worker::web_sys::ReadableStream) -> Result<Vec<u8>, worker::Error> {
+    let response =
+        worker::web_sys::Response::new_with_opt_readable_stream(Some(stream)).map_err(worker::Error::from)?;
+    let buffer: JsValue =
+        worker::wasm_bindgen_futures::JsFuture::from(response.array_buffer().map_err(worker::Error::from)?).await?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }

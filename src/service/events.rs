@@ -85,11 +85,18 @@ pub fn build<R: Runtime, B>(
         Kind::Manifest if ok => reply.header("content-type").map(str::to_string),
         _ => None,
     };
-    let blobs = match reply {
-        Reply::Fixed { body, .. }
+    let blobs = match (reply, subject.app.as_deref(), digest.as_deref()) {
+        (Reply::Fixed { body, .. }, Some(app), Some(digest))
             if facts.kind == Kind::Manifest && ok && blob_sizes::lists_blobs(media_type.as_deref()) =>
         {
-            blob_sizes::of_manifest(body)
+            let mut noted = cx.isolate.noted_sizes.borrow_mut();
+            if noted.contains(app, digest) {
+                Vec::new()
+            } else {
+                let sizes = blob_sizes::of_manifest(body);
+                noted.insert(app, digest);
+                sizes
+            }
         }
         _ => Vec::new(),
     };

@@ -58,8 +58,13 @@ pub async fn manifest<R: Runtime>(
         return Err(ManifestError::TooLarge.into());
     }
     // A tag's image manifest is read whole, not streamed, when its event notes the sizes of
-    // its blobs (`blob_sizes`): redirected downloads of those blobs are counted by them.
-    let note_sizes = pull.cx.records_event() && blob_sizes::lists_blobs(head.header("content-type"));
+    // its blobs (`blob_sizes`): redirected downloads of those blobs are counted by them. Once
+    // per isolate and manifest: its sizes do not change.
+    let note_sizes = pull.cx.records_event()
+        && blob_sizes::lists_blobs(head.header("content-type"))
+        && !head
+            .header("docker-content-digest")
+            .is_some_and(|d| pull.cx.isolate.noted_sizes.borrow().contains(&pull.authorized.app.slug, d.trim()));
     if digest.is_none() && head.content_length().is_some() && !note_sizes {
         return Ok(Reply::Relay { status: head.status, headers, body, fill_cache: None });
     }

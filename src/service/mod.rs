@@ -76,6 +76,8 @@ pub struct Isolate {
     pub tokens: TokenCache,
     /// Addresses over their failed sign-in limit.
     pub blocked: RefCell<Blocklist>,
+    /// Manifests whose blob sizes an event already carried (`events::build`).
+    pub noted_sizes: RefCell<crate::blob_sizes::Noted>,
 }
 
 /// One request being handled.

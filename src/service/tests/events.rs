@@ -172,6 +172,16 @@ fn an_image_manifests_event_notes_its_blob_sizes_and_the_body_is_relayed_unchang
         let sizes: Vec<(&str, u64)> = only_event(&h).blobs.iter().map(|b| (b.digest.as_str(), b.size)).collect();
         assert_eq!(sizes, vec![(config.as_str(), 1469), (DIGEST, 3_145_728)], "{reference}");
     }
+    // One isolate sends a manifest's sizes once: later pulls of it stream and carry none.
+    let isolate = Isolate::default();
+    let tag = || get("/v2/proxy/demo/local/demo/hello/manifests/1.0").auth(lic.clone());
+    let by_digest = || get(&format!("/v2/proxy/demo/local/demo/hello/manifests/{image_digest}")).auth(lic.clone());
+    assert_eq!(only_event(&send(&mem, &isolate, tag())).blobs.len(), 2);
+    let again = send(&mem, &isolate, tag());
+    assert!(matches!(again.reply, crate::service::reply::Reply::Relay { .. }), "streamed: {:?}", again.reply);
+    assert_eq!(body(&again), image.as_bytes());
+    assert!(only_event(&again).blobs.is_empty());
+    assert!(only_event(&send(&mem, &isolate, by_digest())).blobs.is_empty(), "the same manifest by digest");
     let h = oneshot(&mem, get("/v2/proxy/demo/local/demo/hello/manifests/index").auth(lic.clone()));
     assert!(matches!(h.reply, crate::service::reply::Reply::Relay { .. }), "an index streams: {:?}", h.reply);
     assert!(only_event(&h).blobs.is_empty());
