@@ -26,9 +26,13 @@ ACCEPT = ("application/vnd.oci.image.index.v1+json, application/vnd.oci.image.ma
 CONCURRENCY = (1, 4, 16)
 SECONDS = int(os.environ.get("BENCH_SECONDS", "1"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+# The events rows decide a 5% question on a shared machine: more rounds, and an A/A row (the
+# Worker against itself) that shows how far apart two identical targets come out here.
+EVENTS_ROUNDS = max(ROUNDS, 9)
 RESTARTS = int(os.environ.get("BENCH_RESTARTS", "3"))
 PORTS = dict(kv.split("=", 1) for kv in os.environ["BENCH_PORTS"].split())
 BASE = {name: f"http://127.0.0.1:{port}" for name, port in PORTS.items()}
+BASE["pullgate again"] = BASE["pullgate"]
 BASE["upstream"] = os.environ["PULLGATE_UPSTREAM_URL"]
 BASE["stream upstream"] = os.environ["PULLGATE_UPSTREAM_STREAM_URL"]
 # Column order of the tables; "pullgate", "nocache" and "events" are the Worker, the rest baselines.
@@ -131,23 +135,26 @@ class Target:
         return rps, p50, p99
 
 
-def measure_row(label, targets, concurrency, unit_bytes=None):
-    """Alternates the targets over ROUNDS; returns {name: (median rps, median p50, median p99, [rps...])}."""
+def measure_row(label, targets, concurrency, unit_bytes=None, rounds=None):
+    """Alternates the targets over ROUNDS (or `rounds`); returns {name: (median rps, median p50,
+    median p99, [rps...], [p50...])} and the medians of the per-round ratios to the first target."""
     for t in targets:
         t.verify()
     runs = {t.name: [] for t in targets}
-    for _ in range(ROUNDS):
+    for _ in range(rounds or ROUNDS):
         for t in targets:
             runs[t.name].append(t.run(concurrency))
     result = {}
     for name, rs in runs.items():
         result[name] = (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs),
-                        statistics.median(r[2] for r in rs), [r[0] for r in rs])
+                        statistics.median(r[2] for r in rs), [r[0] for r in rs], [r[1] for r in rs])
     first = targets[0].name
     ratios = {name: statistics.median(a / b for a, b in zip(result[first][3], r[3]) if b)
               for name, r in result.items() if name != first}
+    p50_ratios = {name: statistics.median(a / b for a, b in zip(result[first][4], r[4]) if b)
+                  for name, r in result.items() if name != first}
     return {"label": label, "c": concurrency, "result": result, "first": first, "ratios": ratios,
-            "unit_bytes": unit_bytes}
+            "p50_ratios": p50_ratios, "unit_bytes": unit_bytes}
 
 
 def cell(row, name):
@@ -280,11 +287,15 @@ def main():
         # Pull events: the same manifest GET on the Worker with the event queue bound and without,
         # alternated round by round like every row.
         _, _, events_bearer = token_for(os.environ["PULLGATE_LICENSE"], name, "events")
-        events_rows = []
+        events_rows, same_rows = [], []
+        manifest_path = f"/v2/{name}/manifests/{hello['tag']}"
         for c in CONCURRENCY:
             events_rows.append(measure_row("manifest GET by tag, events on", [
-                Target("events", f"/v2/{name}/manifests/{hello['tag']}", {**events_bearer, **accept}, 200),
-                Target("pullgate", f"/v2/{name}/manifests/{hello['tag']}", {**bearer, **accept}, 200)], c))
+                Target("events", manifest_path, {**events_bearer, **accept}, 200),
+                Target("pullgate", manifest_path, {**bearer, **accept}, 200)], c, rounds=EVENTS_ROUNDS))
+            same_rows.append(measure_row("manifest GET by tag, A/A", [
+                Target("pullgate", manifest_path, {**bearer, **accept}, 200),
+                Target("pullgate again", manifest_path, {**bearer, **accept}, 200)], c, rounds=EVENTS_ROUNDS))
         # Read before the JS rows below, whose sends go to the same stand-in.
         _, _, sink = request(BASE["eventsink"], "/count")
         events_received, events_sends = json.loads(sink)["received"], json.loads(sink)["sends"]
@@ -321,16 +332,19 @@ def main():
           "is never refused.")
     print()
     print("Pull events (manifest GET by tag): the same Worker with the event queue bound (on, sending each "
-          "event after the response to a counting stand-in, bench/workerd/queue.js) and without (off):")
+          "event after the response to a counting stand-in, bench/workerd/queue.js) and without (off), "
+          f"{EVENTS_ROUNDS} alternating rounds, ratios the medians of the per-round ratios; the A/A column is "
+          "the Worker against itself over as many rounds, the noise floor of this machine:")
     print()
-    print("| c | events on | events off | throughput on ÷ off | p50 on ÷ off |")
-    print("|---|---|---|---|---|")
+    print("| c | events on | events off | throughput on ÷ off | p50 on ÷ off | A/A throughput | A/A p50 |")
+    print("|---|---|---|---|---|---|---|")
     events_cost = {}
-    for r in events_rows:
+    for r, same in zip(events_rows, same_rows):
         on, off = r["result"]["events"], r["result"]["pullgate"]
-        events_cost[r["c"]] = (r["ratios"]["pullgate"], on[1] / off[1] if off[1] else float("nan"))
+        events_cost[r["c"]] = (r["ratios"]["pullgate"], r["p50_ratios"]["pullgate"])
         print(f"| {r['c']} | {on[0]:.0f} req/s, p50 {on[1]:.2f} ms | {off[0]:.0f} req/s, p50 {off[1]:.2f} ms "
-              f"| ×{events_cost[r['c']][0]:.2f} | ×{events_cost[r['c']][1]:.2f} |")
+              f"| ×{events_cost[r['c']][0]:.2f} | ×{events_cost[r['c']][1]:.2f} "
+              f"| ×{same['ratios']['pullgate again']:.2f} | ×{same['p50_ratios']['pullgate again']:.2f} |")
     for r in send_rows:
         on, off = r["result"]["hellosend"], r["result"]["hello"]
         print(f"| {r['c']} (JS hello with a send ÷ without) | {on[0]:.0f} req/s, p50 {on[1]:.2f} ms "
