@@ -24,9 +24,8 @@ pub struct BlobSize {
 
 /// Manifest types whose descriptors are blobs (not indexes, whose entries are manifests).
 pub fn lists_blobs(content_type: Option<&str>) -> bool {
-    let essence = content_type.and_then(|t| t.split(';').next()).map(|t| t.trim().to_ascii_lowercase());
     matches!(
-        essence.as_deref(),
+        content_type.map(crate::manifest::essence).as_deref(),
         Some("application/vnd.oci.image.manifest.v1+json" | "application/vnd.docker.distribution.manifest.v2+json")
     )
 }

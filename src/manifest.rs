@@ -49,7 +49,7 @@ struct Envelope {
 }
 
 /// `Content-Type` without parameters, lowercase.
-fn essence(content_type: &str) -> String {
+pub fn essence(content_type: &str) -> String {
     content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
 }
 
