@@ -1,7 +1,8 @@
 //! The events of an isolate's requests gathered into one queue send: a send costs the runtime a
 //! subrequest, several times the work of the request that caused it, so the edge opens a batch,
 //! lets the requests of the next few milliseconds join it, then sends it once (`edge::events`).
-//! Its bounds are those of Cloudflare Queues' `sendBatch`.
+//! Events wait as they are and are serialised when the batch is sent, after every response
+//! they came from. The bounds are those of Cloudflare Queues' `sendBatch`.
 
 /// How long an open batch waits for more events before it is sent.
 pub const WINDOW_MS: u64 = 50;
@@ -10,39 +11,58 @@ pub const MAX_MESSAGES: usize = 100;
 /// `sendBatch` takes at most 256 KB in all; the rest is room for per-message overhead.
 pub const MAX_BYTES: usize = 200 * 1024;
 
-/// Queue messages (events as JSON) waiting to be sent together.
-#[derive(Debug, Default)]
-pub struct Batch {
-    messages: Vec<String>,
-    bytes: usize,
+/// Items (events) waiting to be sent together; at most `MAX_MESSAGES`.
+#[derive(Debug)]
+pub struct Batch<T> {
+    items: Vec<T>,
 }
 
-impl Batch {
-    /// Adds one request's messages, all of them or, if they would not fit, none: they are
-    /// handed back, to go into a batch of their own.
-    pub fn add(&mut self, messages: Vec<String>) -> Result<(), Vec<String>> {
-        let bytes: usize = messages.iter().map(String::len).sum();
-        if self.messages.len() + messages.len() > MAX_MESSAGES || self.bytes + bytes > MAX_BYTES {
-            return Err(messages);
+impl<T> Default for Batch<T> {
+    fn default() -> Self {
+        Batch { items: Vec::new() }
+    }
+}
+
+impl<T> Batch<T> {
+    /// Adds one request's items, all of them or, if they would not fit, none: they are handed
+    /// back, to go into a batch of their own.
+    pub fn add(&mut self, items: Vec<T>) -> Result<(), Vec<T>> {
+        if self.items.len() + items.len() > MAX_MESSAGES {
+            return Err(items);
         }
-        self.messages.extend(messages);
-        self.bytes += bytes;
+        self.items.extend(items);
         Ok(())
     }
 
-    /// The messages to send, leaving the batch empty.
-    pub fn take(&mut self) -> Vec<String> {
-        self.bytes = 0;
-        std::mem::take(&mut self.messages)
+    /// The items to send, leaving the batch empty.
+    pub fn take(&mut self) -> Vec<T> {
+        std::mem::take(&mut self.items)
     }
 
     pub fn len(&self) -> usize {
-        self.messages.len()
+        self.items.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.messages.is_empty()
+        self.items.is_empty()
     }
+}
+
+/// Serialised messages split, in order, into sends within `MAX_MESSAGES` and `MAX_BYTES`. A
+/// message over `MAX_BYTES` by itself goes alone (the queue refuses it, and says so).
+pub fn sends(messages: Vec<String>) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = Vec::new();
+    let mut bytes = 0;
+    for message in messages {
+        let fits = out.last().is_some_and(|last| last.len() < MAX_MESSAGES && bytes + message.len() <= MAX_BYTES);
+        if !fits {
+            out.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += message.len();
+        out.last_mut().expect("pushed above").push(message);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -50,36 +70,30 @@ mod tests {
     use super::*;
 
     fn messages(n: usize, bytes: usize) -> Vec<String> {
-        (0..n).map(|_| "x".repeat(bytes)).collect()
+        // Each distinct (its index first), so order is checked.
+        (0..n).map(|i| format!("{i}{}", "x".repeat(bytes.saturating_sub(i.to_string().len())))).collect()
     }
 
     #[test]
-    fn requests_join_until_a_bound_is_reached() {
-        // (messages already in, bytes each; the next request's messages, bytes each; joins?)
-        for (have, have_bytes, add, add_bytes, joins) in [
-            (0, 0, 1, 1500, true),
-            (99, 1500, 1, 1500, true),
-            (100, 1500, 1, 10, false),
-            (98, 100, 3, 100, false),
-            (0, 0, MAX_MESSAGES, 10, true),
-            (0, 0, MAX_MESSAGES + 1, 10, false),
-            (1, MAX_BYTES - 10, 1, 10, true),
-            (1, MAX_BYTES - 10, 1, 11, false),
-            (0, 0, 1, MAX_BYTES + 1, false),
+    fn requests_join_until_the_message_bound() {
+        // (items already in; the next request's items; joins?)
+        for (have, add, joins) in [
+            (0, 1, true),
+            (99, 1, true),
+            (100, 1, false),
+            (98, 3, false),
+            (0, MAX_MESSAGES, true),
+            (0, MAX_MESSAGES + 1, false),
         ] {
             let mut batch = Batch::default();
-            if have > 0 {
-                batch.add(messages(have - 1, 0)).unwrap();
-                batch.add(vec!["x".repeat(have_bytes)]).unwrap();
-            }
-            let before = batch.len();
-            let result = batch.add(messages(add, add_bytes));
-            assert_eq!(result.is_ok(), joins, "{have}×{have_bytes} + {add}×{add_bytes}");
+            batch.add(vec![0u8; have]).unwrap();
+            let result = batch.add(vec![1u8; add]);
+            assert_eq!(result.is_ok(), joins, "{have} + {add}");
             match result {
-                Ok(()) => assert_eq!(batch.len(), before + add),
+                Ok(()) => assert_eq!(batch.len(), have + add),
                 Err(back) => {
-                    assert_eq!(back, messages(add, add_bytes), "handed back whole");
-                    assert_eq!(batch.len(), before, "nothing of it added");
+                    assert_eq!(back, vec![1u8; add], "handed back whole");
+                    assert_eq!(batch.len(), have, "nothing of it added");
                 }
             }
         }
@@ -88,11 +102,37 @@ mod tests {
     #[test]
     fn taking_empties_the_batch_for_reuse() {
         let mut batch = Batch::default();
-        batch.add(vec!["a".into(), "b".into()]).unwrap();
-        batch.add(vec!["c".into()]).unwrap();
+        batch.add(vec!["a", "b"]).unwrap();
+        batch.add(vec!["c"]).unwrap();
         assert_eq!(batch.take(), vec!["a", "b", "c"]);
         assert!(batch.is_empty());
-        batch.add(messages(MAX_MESSAGES, MAX_BYTES / MAX_MESSAGES)).unwrap();
-        assert_eq!(batch.len(), MAX_MESSAGES, "the byte count restarted too");
+        batch.add(vec!["d"; MAX_MESSAGES]).unwrap();
+        assert_eq!(batch.len(), MAX_MESSAGES);
+    }
+
+    #[test]
+    fn sends_keep_order_within_both_bounds() {
+        // (messages, bytes each; the sizes of the sends)
+        for (n, bytes, expected) in [
+            (0, 10, vec![]),
+            (1, 10, vec![1]),
+            (MAX_MESSAGES, 10, vec![MAX_MESSAGES]),
+            (MAX_MESSAGES + 1, 10, vec![MAX_MESSAGES, 1]),
+            (250, 10, vec![100, 100, 50]),
+            // 32 KB events: six fit in 200 KB.
+            (13, 32 * 1024, vec![6, 6, 1]),
+            (2, MAX_BYTES / 2, vec![2]),
+            (3, MAX_BYTES / 2, vec![2, 1]),
+            (2, MAX_BYTES + 1, vec![1, 1]),
+        ] {
+            let all = messages(n, bytes);
+            let split = sends(all.clone());
+            assert_eq!(split.iter().map(Vec::len).collect::<Vec<_>>(), expected, "{n} × {bytes} B");
+            for send in &split {
+                let total: usize = send.iter().map(String::len).sum();
+                assert!(send.len() == 1 || total <= MAX_BYTES, "{n} × {bytes} B: a send of {total} B");
+            }
+            assert_eq!(split.concat(), all, "every message once, in order");
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod envelope;
 pub mod error;
 pub mod event_batch;
 pub mod events;
+pub mod header_lines;
 pub mod keys;
 pub mod license;
 pub mod manifest;

@@ -152,13 +152,62 @@ pub struct UpstreamRecord {
     pub hosted: bool,
 }
 
+/// The hostname of an endpoint URL, lowercase, without port; empty if it is not a URL. Every
+/// pull asks several times, so the plain form (`https://name[:port][/…]`) is read without a
+/// full URL parse, and so is a dotted IPv4 address; anything else (IPv6, IDNA, userinfo, other
+/// IPv4 forms, odd characters) is parsed.
+pub fn endpoint_host(endpoint: &str) -> String {
+    if let Some(host) = plain_host(endpoint) {
+        return host.to_ascii_lowercase();
+    }
+    url::Url::parse(endpoint)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase()))
+        .unwrap_or_default()
+}
+
+/// The host of an endpoint whose URL parse could change nothing but its case: letters, digits,
+/// dots and hyphens, no punycode label, a last label that cannot be read as an IPv4 number
+/// (not only hex digits and `x`), and a valid port if any.
+fn plain_host(endpoint: &str) -> Option<&str> {
+    let rest = endpoint.strip_prefix("https://").or_else(|| endpoint.strip_prefix("http://"))?;
+    let authority = &rest[..rest.find(['/', '?', '#', '\\']).unwrap_or(rest.len())];
+    let (host, port) = authority.split_once(':').unwrap_or((authority, ""));
+    let port_ok =
+        port.bytes().all(|b| b.is_ascii_digit()) && (port.len() < 5 || port.parse::<u32>().is_ok_and(|p| p <= 65535));
+    if !port_ok || host.is_empty() || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') {
+        return None;
+    }
+    if is_canonical_ipv4(host) {
+        return Some(host);
+    }
+    let mut labels: Vec<&str> = host.split('.').collect();
+    if labels.len() > 1 && labels.last() == Some(&"") {
+        labels.pop();
+    }
+    let last = labels.last()?;
+    let numeric = last.bytes().all(|b| b.is_ascii_hexdigit() || b == b'x' || b == b'X');
+    let punycode = labels.iter().any(|l| l.len() >= 4 && l[..4].eq_ignore_ascii_case("xn--"));
+    (!numeric && !punycode).then_some(host)
+}
+
+/// Four decimal numbers up to 255 without leading zeros: an address the URL parser keeps as is.
+fn is_canonical_ipv4(host: &str) -> bool {
+    let parts: Vec<&str> = host.split('.').collect();
+    parts.len() == 4
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.len() <= 3
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (p.len() == 1 || !p.starts_with('0'))
+                && p.parse::<u16>().is_ok_and(|n| n <= 255)
+        })
+}
+
 impl UpstreamRecord {
     /// Hostname of the endpoint, lowercase, without port.
     pub fn host(&self) -> String {
-        url::Url::parse(&self.endpoint)
-            .ok()
-            .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase()))
-            .unwrap_or_default()
+        endpoint_host(&self.endpoint)
     }
 
     /// The name shown to customers: alias if there is one, else the host.
@@ -369,6 +418,45 @@ pub struct RevocationRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoint_host_agrees_with_a_url_parse() {
+        let parsed = |e: &str| {
+            url::Url::parse(e)
+                .ok()
+                .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase()))
+                .unwrap_or_default()
+        };
+        for endpoint in [
+            "https://registry-1.docker.io",
+            "https://Registry.Example.COM:8443/v2/",
+            "http://127.0.0.1:38701",
+            "http://0x7f.1/",
+            "http://127.1/",
+            "http://127.0.0.01/",
+            "http://10.0.0.256/",
+            "http://1.2.3.4.",
+            "http://localhost.:80",
+            "https://host:99999",
+            "https://host:/",
+            "https://user@host",
+            "https://xn--bcher-kva.example",
+            "https://bücher.example",
+            "https://[::1]:5000",
+            "https://host\\path",
+            "https://a..b.cafe",
+            "https://example.com.",
+            " https://example.com",
+            "ftp://example.com",
+            "https://",
+            "not a url",
+        ] {
+            assert_eq!(endpoint_host(endpoint), parsed(endpoint), "{endpoint}");
+        }
+        assert!(plain_host("https://ghcr.io").is_some(), "the common form takes the fast path");
+        assert!(plain_host("http://127.0.0.1:38701").is_some(), "so does a plain address");
+        assert!(plain_host("http://127.1:38701").is_none(), "the parser's other IPv4 forms are parsed");
+    }
     use crate::keys::RootSecret;
 
     fn upstream(endpoint: &str, alias: Option<&str>) -> UpstreamRecord {

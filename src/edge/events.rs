@@ -32,7 +32,7 @@ thread_local! {
     /// The isolate's event-id seed and the ids drawn from it.
     static ID_SOURCE: RefCell<Option<([u8; 32], u64)>> = const { RefCell::new(None) };
     /// The batch later requests' events join, until its opener sends it.
-    static OPEN_BATCH: RefCell<Option<Rc<RefCell<Batch>>>> = const { RefCell::new(None) };
+    static OPEN_BATCH: RefCell<Option<Rc<RefCell<Batch<Event>>>>> = const { RefCell::new(None) };
 }
 
 /// Whether this deployment sends events.
@@ -70,29 +70,18 @@ fn crypto_seed() -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// `request.cf.country` and `request.cf.colo`, read without `Cf`'s unwraps (absent locally).
-pub fn cf_place(req: &worker::web_sys::Request) -> (Option<String>, Option<String>) {
-    let Ok(cf) = js_sys::Reflect::get(req, &JsValue::from_str("cf")) else { return (None, None) };
-    if !cf.is_object() {
-        return (None, None);
-    }
-    let read = |name: &str| js_sys::Reflect::get(&cf, &JsValue::from_str(name)).ok().and_then(|v| v.as_string());
-    (read("country"), read("colo"))
-}
-
 /// Queues the events once the response is on its way; a failure is logged, never surfaced.
 /// They join the isolate's open batch if one has room; otherwise this request opens one and
 /// sends it, with whatever later requests added, `event_batch::WINDOW_MS` after its response.
-/// The batch holds only strings and the send runs in the opener's `waitUntil`, so no request
-/// touches another's I/O.
+/// The batch holds only events (plain data) and is serialised and sent in the opener's
+/// `waitUntil`, so no request touches another's I/O and none serialises before its response.
 pub fn send_after_response(ctx: &Context, env: &Env, list: Vec<Event>) {
-    let messages: Vec<String> = list.iter().map(Event::to_json).collect();
-    let messages = match OPEN_BATCH.with(|open| open.borrow().clone()) {
-        Some(open) => match open.borrow_mut().add(messages) {
+    let list = match OPEN_BATCH.with(|open| open.borrow().clone()) {
+        Some(open) => match open.borrow_mut().add(list) {
             Ok(()) => return,
-            Err(messages) => messages,
+            Err(list) => list,
         },
-        None => messages,
+        None => list,
     };
     let queue = match env.queue(QUEUE_BINDING) {
         Ok(q) => q,
@@ -102,9 +91,9 @@ pub fn send_after_response(ctx: &Context, env: &Env, list: Vec<Event>) {
         }
     };
     let mut batch = Batch::default();
-    if let Err(messages) = batch.add(messages) {
+    if let Err(list) = batch.add(list) {
         // More than a batch holds (never from one request today): sent by themselves.
-        ctx.wait_until(async move { send(&queue, messages).await });
+        ctx.wait_until(async move { send(&queue, list).await });
         return;
     }
     let batch = Rc::new(RefCell::new(batch));
@@ -117,19 +106,21 @@ pub fn send_after_response(ctx: &Context, env: &Env, list: Vec<Event>) {
                 *open = None;
             }
         });
-        let messages = batch.borrow_mut().take();
-        send(&queue, messages).await;
+        let list = batch.borrow_mut().take();
+        send(&queue, list).await;
     });
 }
 
-async fn send(queue: &Queue, messages: Vec<String>) {
-    let count = messages.len();
-    let raw: Vec<SendMessage<JsValue>> = messages
-        .into_iter()
-        .map(|m| RawMessageBuilder::new(JsValue::from_str(&m)).build_with_content_type(QueueContentType::Text))
-        .collect();
-    if let Err(e) = queue.send_raw_batch(raw).await {
-        console_error!("events: queue send failed, {count} event(s) lost: {e}");
+async fn send(queue: &Queue, list: Vec<Event>) {
+    for messages in event_batch::sends(list.iter().map(Event::to_json).collect()) {
+        let count = messages.len();
+        let raw: Vec<SendMessage<JsValue>> = messages
+            .into_iter()
+            .map(|m| RawMessageBuilder::new(JsValue::from_str(&m)).build_with_content_type(QueueContentType::Text))
+            .collect();
+        if let Err(e) = queue.send_raw_batch(raw).await {
+            console_error!("events: queue send failed, {count} event(s) lost: {e}");
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! request that decide anything into the core (`crate::service`), runs it with the runtime's
 //! KV, fetch, cache and rate limiters (`runtime`, `transport`), and writes the answer out.
 
+mod boundary;
 mod events;
 mod r2;
 mod runtime;
@@ -9,12 +10,13 @@ mod transport;
 mod webhooks;
 
 use worker::{
-    console_error, console_log, console_warn, event, Context, Env, Headers, Request, Response, ResponseBuilder,
+    console_error, console_log, console_warn, event, web_sys, Context, Env, Headers, Response, ResponseBody,
+    ResponseBuilder,
 };
 
 use crate::route::TOKEN_PATH;
 use crate::service::reply::{Headers as ReplyHeaders, Reply};
-use crate::service::request::{FormBody, Incoming, READ_HEADERS};
+use crate::service::request::{split_url, FormBody, Incoming, UrlParts, READ_HEADERS};
 use crate::service::token_endpoint::MAX_FORM_BYTES;
 use crate::service::{self, Isolate, LogLine};
 
@@ -25,11 +27,21 @@ thread_local! {
     static ISOLATE: &'static Isolate = Box::leak(Box::default());
 }
 
+thread_local! {
+    static REQUEST_HEADERS: boundary::Names = const { boundary::Names::new(&READ_HEADERS) };
+}
+
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    let upload = r2::upload_of(&req);
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    // The runtime's request is read directly, in one crossing: `worker::Request` would copy its
+    // method, URL and `cf` object across the boundary up front, its URL would be parsed again,
+    // and each header read would be a crossing of its own.
     let events_on = events::events_on(&env);
-    let incoming = incoming(&mut req, events_on).await;
+    let parts = REQUEST_HEADERS.with(|names| boundary::read_request(&req, names, events_on));
+    let url = split_url(&parts.url);
+    let path = url.map_or("", |u| u.path);
+    let upload = r2::upload_of(&req, &parts.method, path);
+    let incoming = incoming(&req, &parts, url, events_on).await;
     let rt = WorkerRuntime { env: &env, upload, events_on };
     let handled = service::handle(&rt, ISOLATE.with(|i| *i), incoming).await;
     if !handled.events.is_empty() {
@@ -47,27 +59,24 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
 
 /// Copies the request's decisive parts; the token POST's form is read here, bounded. The parts
 /// only events use are copied only when events are on.
-async fn incoming(req: &mut Request, events_on: bool) -> Incoming {
-    let url = req.url().ok();
-    let headers = req.headers();
-    let header = |name: &str| headers.get(name).ok().flatten();
+async fn incoming(
+    req: &web_sys::Request,
+    parts: &boundary::RequestParts,
+    url: Option<UrlParts<'_>>,
+    events_on: bool,
+) -> Incoming {
     let [host, authorization, accept, if_none_match, range, client_ip, user_agent] =
-        READ_HEADERS.map(|name| if name == "user-agent" && !events_on { None } else { header(name) });
-    let (country, colo) = if events_on { events::cf_place(req.inner()) } else { (None, None) };
-    let host = host
-        .or_else(|| {
-            let url = url.as_ref()?;
-            let h = url.host_str()?;
-            Some(url.port().map_or(h.to_string(), |p| format!("{h}:{p}")))
-        })
-        .unwrap_or_default();
-    let method = req.inner().method();
-    let path = url.as_ref().map_or(String::new(), |u| u.path().to_string());
+        std::array::from_fn(|i| parts.headers.get(i).cloned().flatten());
+    let user_agent = user_agent.filter(|_| events_on);
+    let (country, colo) = parts.place.clone();
+    let host = host.or_else(|| Some(url?.authority.to_string())).unwrap_or_default();
+    let path = url.map_or(String::new(), |u| u.path.to_string());
+    let method = parts.method.clone();
     let form = if method == "POST" && path == TOKEN_PATH { read_form(req).await } else { FormBody::Absent };
     Incoming {
         method,
-        query: url.as_ref().and_then(|u| u.query().map(str::to_string)),
-        scheme: url.as_ref().map_or("https".to_string(), |u| u.scheme().to_string()),
+        query: url.and_then(|u| u.query.map(str::to_string)),
+        scheme: url.map_or("https".to_string(), |u| u.scheme.to_string()),
         path,
         host,
         authorization,
@@ -82,15 +91,26 @@ async fn incoming(req: &mut Request, events_on: bool) -> Incoming {
     }
 }
 
-/// Reads at most `MAX_FORM_BYTES`: a larger announced length is refused unread, and a stream
-/// that runs past the bound is abandoned there.
-async fn read_form(req: &mut Request) -> FormBody {
+/// Reads at most `MAX_FORM_BYTES`: a larger announced length is refused unread, a body of a
+/// length announced within the bound is read whole, and a stream of unannounced length that
+/// runs past the bound is abandoned there.
+async fn read_form(req: &web_sys::Request) -> FormBody {
     use futures_util::StreamExt as _;
     let announced = req.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
     if announced.is_some_and(|n| n > MAX_FORM_BYTES as u64) {
         return FormBody::TooLarge;
     }
-    let Ok(mut stream) = req.stream() else { return FormBody::Absent };
+    let Some(stream) = req.body() else { return FormBody::Absent };
+    if announced.is_some() {
+        return match transport::whole(&stream).await {
+            Ok(body) if body.len() <= MAX_FORM_BYTES => FormBody::Read(body),
+            Ok(_) => FormBody::TooLarge,
+            Err(_) => FormBody::Unreadable,
+        };
+    }
+    let Ok(mut stream) = Response::from_body(ResponseBody::Stream(stream)).and_then(|mut r| r.stream()) else {
+        return FormBody::Unreadable;
+    };
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
         let Ok(chunk) = chunk else { return FormBody::Unreadable };
@@ -103,14 +123,7 @@ async fn read_form(req: &mut Request) -> FormBody {
 }
 
 fn headers_of(list: &ReplyHeaders) -> Headers {
-    let headers = Headers::new();
-    for (name, value) in list {
-        // Values were checked for control characters; a refusal here would be a runtime quirk.
-        if let Err(e) = headers.append(name, value) {
-            console_error!("response header {name}: {e}");
-        }
-    }
-    headers
+    boundary::headers(list.iter().map(|(name, value)| (*name, value.as_str())))
 }
 
 fn write(reply: Reply<Response>, ctx: &Context) -> worker::Result<Response> {

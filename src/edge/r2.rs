@@ -11,7 +11,7 @@ use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::{ReadableStream, WritableStream};
 use worker::{Bucket, UploadedPart};
-use worker::{Date, HttpMetadata, Request, Response, ResponseBody};
+use worker::{Date, HttpMetadata, Response, ResponseBody};
 
 use crate::keys::hex_encode;
 use crate::reference::Algorithm;
@@ -26,10 +26,9 @@ use super::runtime::WorkerRuntime;
 pub type Upload = RefCell<Option<UploadBody<ReadableStream>>>;
 
 /// A push's body and the headers that describe it (nothing for reads and the token endpoint).
-pub fn upload_of(req: &Request) -> Upload {
-    let method = req.inner().method();
-    let push = matches!(method.as_str(), "PUT" | "PATCH" | "POST") && req.path() != crate::route::TOKEN_PATH;
-    let Some(body) = push.then(|| req.inner().body()).flatten() else { return RefCell::new(None) };
+pub fn upload_of(req: &worker::web_sys::Request, method: &str, path: &str) -> Upload {
+    let push = matches!(method, "PUT" | "PATCH" | "POST") && path != crate::route::TOKEN_PATH;
+    let Some(body) = push.then(|| req.body()).flatten() else { return RefCell::new(None) };
     let headers = req.headers();
     let header = |name: &str| headers.get(name).ok().flatten();
     let length = header("content-length").and_then(|v| v.trim().parse().ok());

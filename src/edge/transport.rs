@@ -6,12 +6,11 @@ use std::time::Duration;
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use wasm_bindgen::JsValue;
-use worker::{
-    AbortController, Date, Delay, Fetch, Headers, Method, RequestInit, RequestRedirect, Response, ResponseBody,
-};
+use worker::{AbortController, Delay, Fetch, Method, RequestInit, RequestRedirect, Response, ResponseBody};
 
 use crate::upstream::{Head, Request, Transport, TransportError, READ_HEADERS};
 
+use super::boundary::{self, Names};
 use super::runtime::WorkerRuntime;
 
 /// How long an upstream may take to send response headers. containerd gives up after 30 s,
@@ -19,7 +18,8 @@ use super::runtime::WorkerRuntime;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(25);
 
 pub(super) fn now_unix() -> i64 {
-    (Date::now().as_millis() / 1000) as i64
+    // The static `Date.now()`: `worker::Date::now` makes a `Date` object first.
+    (js_sys::Date::now() / 1000.0) as i64
 }
 
 fn method(m: &str) -> Method {
@@ -32,14 +32,10 @@ fn method(m: &str) -> Method {
 
 /// Status and the headers anything reads (`upstream::READ_HEADERS`) of a fetched response.
 pub fn head_of(resp: &Response) -> Head {
-    let headers = resp.headers();
-    Head {
-        status: resp.status_code(),
-        headers: READ_HEADERS
-            .iter()
-            .filter_map(|name| headers.get(name).ok().flatten().map(|v| (name.to_string(), v)))
-            .collect(),
+    thread_local! {
+        static NAMES: Names = const { Names::new(&READ_HEADERS) };
     }
+    Head { status: resp.status_code(), headers: NAMES.with(|names| boundary::read_headers(&resp.headers().0, names)) }
 }
 
 /// Fetches `request`, aborted if its response headers take longer than `limit`.
@@ -64,10 +60,7 @@ impl Transport for WorkerRuntime<'_> {
 
     async fn send(&self, req: Request) -> Result<(Head, Response), TransportError> {
         let connect = |e: worker::Error| TransportError::Connect(e.to_string());
-        let headers = Headers::new();
-        for (name, value) in &req.headers {
-            headers.append(name, value).map_err(connect)?;
-        }
+        let headers = boundary::headers(req.headers.iter().map(|(name, value)| (name.as_str(), value.as_str())));
         let mut init = RequestInit::new();
         init.with_method(method(req.method)).with_headers(headers).with_redirect(RequestRedirect::Manual);
         if let Some(body) = &req.body {
@@ -115,7 +108,7 @@ impl Transport for WorkerRuntime<'_> {
 }
 
 /// A body stream read whole by the runtime (`new Response(stream).arrayBuffer()`).
-async fn whole(stream: &worker::web_sys::ReadableStream) -> Result<Vec<u8>, worker::Error> {
+pub(super) async fn whole(stream: &worker::web_sys::ReadableStream) -> Result<Vec<u8>, worker::Error> {
     let response =
         worker::web_sys::Response::new_with_opt_readable_stream(Some(stream)).map_err(worker::Error::from)?;
     let buffer: JsValue =

@@ -57,8 +57,8 @@ pub struct Incoming {
     pub form: FormBody,
 }
 
-/// The request headers the core reads; the edge copies only these (`user-agent` only when
-/// events are on).
+/// The request headers the core reads; the edge copies only these (and keeps `user-agent` only
+/// when events are on).
 pub const READ_HEADERS: [&str; 7] =
     ["host", "authorization", "accept", "if-none-match", "range", "cf-connecting-ip", "user-agent"];
 
@@ -83,5 +83,73 @@ impl Incoming {
 
     pub fn is_head(&self) -> bool {
         self.method == "HEAD"
+    }
+}
+
+/// The parts of the URL the runtime gives a request (`request.url`: absolute and already
+/// serialized by the WHATWG URL rules, so split here without parsing it again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UrlParts<'a> {
+    pub scheme: &'a str,
+    /// `host[:port]`, without any userinfo (the serializer omits a default port).
+    pub authority: &'a str,
+    /// Percent-encoded as received; `/` when the URL has none.
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+}
+
+/// Splits a serialized absolute URL. The serializer never leaves `/`, `?` or `#` unescaped in
+/// the userinfo, so the first `/` after `://` starts the path and the first `?` the query.
+/// `None` for what is not an absolute URL with an authority.
+pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
+    let (scheme, rest) = url.split_once("://")?;
+    let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
+    let (before_query, query) = match rest.split_once('?') {
+        Some((before, query)) => (before, Some(query)),
+        None => (rest, None),
+    };
+    let (authority, path) = match before_query.find('/') {
+        Some(i) => before_query.split_at(i),
+        None => (before_query, "/"),
+    };
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    Some(UrlParts { scheme, authority, path, query })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_url_agrees_with_the_url_crate() {
+        for url in [
+            "https://images.vendor.com/v2/",
+            "http://127.0.0.1:8787/v2/proxy/demo/local/demo/hello/manifests/1.0",
+            "https://images.vendor.com/v2/token?service=images.vendor.com&scope=repository%3Aa%3Apull",
+            "https://images.vendor.com/v2/a/tags/list?n=10&last=1.0#frag",
+            "https://images.vendor.com",
+            "https://user:p%40ss@images.vendor.com:8443/v2/?",
+            "http://[::1]:8787/v2/a%2Fb/blobs/sha256:00",
+            "https://images.vendor.com/v2/a?b?c",
+            "https://images.vendor.com/?q#a?b",
+        ] {
+            let parsed = url::Url::parse(url).unwrap();
+            let host = parsed.host_str().unwrap();
+            let authority = parsed.port().map_or(host.to_string(), |p| format!("{host}:{p}"));
+            // What the runtime would hand over: the serialization.
+            let serialized = parsed.as_str();
+            let parts = split_url(serialized).unwrap();
+            assert_eq!(parts.scheme, parsed.scheme(), "{url}");
+            assert_eq!(parts.authority, authority, "{url}");
+            assert_eq!(parts.path, parsed.path(), "{url}");
+            assert_eq!(parts.query, parsed.query(), "{url}");
+        }
+    }
+
+    #[test]
+    fn split_url_refuses_what_is_not_absolute() {
+        for url in ["", "/v2/", "images.vendor.com/v2/", "mailto:a@b"] {
+            assert_eq!(split_url(url), None, "{url}");
+        }
     }
 }

@@ -1,0 +1,56 @@
+// Batched crossings of the wasm boundary (src/edge/boundary.rs): one call reads or writes all
+// the headers a request needs, where the generated bindings make one call per header, each
+// costing more than the Rust work on its value. Values travel as one string, one line each:
+// header values can hold no line break or NUL (Fetch standard), so "\n" separates them and a
+// lone NUL stands for an absent one.
+
+const ABSENT = "\u0000";
+
+const lines = (headers, names) => {
+  let out = "";
+  for (const name of names) {
+    const value = headers.get(name);
+    out += "\n" + (value === null ? ABSENT : value);
+  }
+  return out;
+};
+
+// A client's request: method, URL, then the named headers; then, if asked, cf.country and
+// cf.colo (absent locally).
+export function requestParts(request, names, withPlace) {
+  let out = request.method + "\n" + request.url + lines(request.headers, names);
+  if (withPlace) {
+    const cf = request.cf;
+    for (const key of ["country", "colo"]) {
+      const value = cf != null && typeof cf === "object" ? cf[key] : undefined;
+      out += "\n" + (typeof value === "string" && !value.includes("\n") ? value : ABSENT);
+    }
+  }
+  return out;
+}
+
+// The named headers of a Headers object.
+export function headerValues(headers, names) {
+  return lines(headers, names).slice(1);
+}
+
+// A Headers object from "name\nvalue\n..." (names and values checked by the caller).
+export function headersFrom(text) {
+  const headers = new Headers();
+  if (text === "") return headers;
+  const parts = text.split("\n");
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    try {
+      headers.append(parts[i], parts[i + 1]);
+    } catch (e) {
+      // Checked for control characters already; a refusal here would be a runtime quirk.
+      console.error(`header ${parts[i]}: ${e}`);
+    }
+  }
+  return headers;
+}
+
+// Header names as a JS array, made once per isolate.
+export function nameList(text) {
+  return text.split("\n");
+}

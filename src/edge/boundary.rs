@@ -1,0 +1,88 @@
+//! Reads and writes of headers in one boundary crossing each (`boundary.js`, format in
+//! `crate::header_lines`), where the generated bindings cross once per header.
+
+use std::cell::OnceCell;
+
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+use worker::{console_error, web_sys};
+
+use crate::header_lines;
+
+#[wasm_bindgen(module = "/src/edge/boundary.js")]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = requestParts)]
+    fn request_parts(request: &web_sys::Request, names: &JsValue, with_place: bool) -> Result<String, JsValue>;
+    #[wasm_bindgen(catch, js_name = headerValues)]
+    fn header_values(headers: &web_sys::Headers, names: &JsValue) -> Result<String, JsValue>;
+    #[wasm_bindgen(catch, js_name = headersFrom)]
+    fn headers_from(text: &str) -> Result<web_sys::Headers, JsValue>;
+    #[wasm_bindgen(js_name = nameList)]
+    fn name_list(text: &str) -> JsValue;
+}
+
+/// A list of header names made into a JS array once per isolate.
+pub struct Names {
+    names: &'static [&'static str],
+    list: OnceCell<JsValue>,
+}
+
+impl Names {
+    pub const fn new(names: &'static [&'static str]) -> Self {
+        Names { names, list: OnceCell::new() }
+    }
+
+    fn list(&self) -> &JsValue {
+        self.list.get_or_init(|| name_list(&self.names.join("\n")))
+    }
+}
+
+/// A client's request as read in one crossing.
+pub struct RequestParts {
+    pub method: String,
+    pub url: String,
+    /// In the order of the names asked for.
+    pub headers: Vec<Option<String>>,
+    /// `cf.country` and `cf.colo`, when asked for.
+    pub place: (Option<String>, Option<String>),
+}
+
+/// The method, URL and `names` headers of `request`, and its place when `with_place`.
+pub fn read_request(request: &web_sys::Request, names: &Names, with_place: bool) -> RequestParts {
+    let text = request_parts(request, names.list(), with_place).unwrap_or_else(|e| {
+        console_error!("reading the request: {e:?}");
+        String::new()
+    });
+    let mut values = header_lines::values(&text).map(|v| v.map(str::to_string));
+    let mut next = || values.next().flatten();
+    let method = next().unwrap_or_default();
+    let url = next().unwrap_or_default();
+    let headers = names.names.iter().map(|_| next()).collect();
+    let place = if with_place { (next(), next()) } else { (None, None) };
+    RequestParts { method, url, headers, place }
+}
+
+/// The `names` headers of `headers`, in order, each present one with its value.
+pub fn read_headers(headers: &web_sys::Headers, names: &Names) -> Vec<(String, String)> {
+    let text = header_values(headers, names.list()).unwrap_or_else(|e| {
+        console_error!("reading headers: {e:?}");
+        String::new()
+    });
+    names
+        .names
+        .iter()
+        .zip(header_lines::values(&text))
+        .filter_map(|(name, value)| Some((name.to_string(), value?.to_string())))
+        .collect()
+}
+
+/// A Headers object holding `pairs`.
+pub fn headers<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> worker::Headers {
+    match headers_from(&header_lines::encode(pairs)) {
+        Ok(h) => worker::Headers(h),
+        Err(e) => {
+            console_error!("writing headers: {e:?}");
+            worker::Headers::new()
+        }
+    }
+}
