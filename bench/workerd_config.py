@@ -130,6 +130,25 @@ def main():
 
     date = toml["compatibility_date"]
     secrets = read_dev_vars(a.dev_vars)
+    all_services = ["pullgate", "nocache", "events", "eventsink", "hello", "hellosend", "relay", "kv", "cache"]
+    # The first-request configs start one Worker by itself: in the full config, workerd opens its
+    # sockets before it has compiled every Worker, so a first request there would also wait for
+    # the other two copies of pullgate and the baselines.
+    for file, names, listen in (("config.capnp", all_services, ports),
+                                ("first-pullgate.capnp", ["pullgate", "kv", "cache"], {"pullgate": ports["pullgate"]}),
+                                ("first-hello.capnp", ["hello"], {"hello": ports["hello"]})):
+        write_config(os.path.join(out, file), render(toml, modules, secrets, overrides, limits, a.upstream, names, listen))
+
+
+def render(toml, modules, secrets, overrides, limits, upstream, names, ports):
+    """A config with the services `names` (and the loopback network), listening on `ports`."""
+    comments = {"events": "# The same Worker with pull events on, sending to the counting queue stand-in.\n    ",
+                "hellosend": "# JS hello that also queues one event after each response, to the same stand-in.\n    "}
+    workers = {"pullgate": "pullgateWorker", "nocache": "pullgateNoCacheWorker", "events": "pullgateEventsWorker",
+               "eventsink": "eventSinkWorker", "hello": "helloWorker", "hellosend": "helloSendWorker",
+               "relay": "relayWorker", "kv": "kvWorker", "cache": "cacheWorker"}
+    services = "".join(f'{comments.get(n, "")}(name = "{n}", worker = .{workers[n]}),\n    ' for n in names)
+    date = toml["compatibility_date"]
     sockets = ",\n    ".join(
         f'(name = "{name}", address = "127.0.0.1:{port}", http = (), service = "{name}")'
         for name, port in sorted(ports.items()))
@@ -138,18 +157,7 @@ using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
   services = [
-    (name = "pullgate", worker = .pullgateWorker),
-    (name = "nocache", worker = .pullgateNoCacheWorker),
-    # The same Worker with pull events on, sending to the counting queue stand-in.
-    (name = "events", worker = .pullgateEventsWorker),
-    (name = "eventsink", worker = .eventSinkWorker),
-    (name = "hello", worker = .helloWorker),
-    # JS hello that also queues one event after each response, to the same stand-in.
-    (name = "hellosend", worker = .helloSendWorker),
-    (name = "relay", worker = .relayWorker),
-    (name = "kv", worker = .kvWorker),
-    (name = "cache", worker = .cacheWorker),
-    # Every fetch a Worker makes goes here: loopback only, nothing leaves the machine.
+    {services}# Every fetch a Worker makes goes here: loopback only, nothing leaves the machine.
     (name = "loopback", network = (allow = ["local"])),
   ],
   sockets = [
@@ -163,7 +171,7 @@ const config :Workerd.Config = (
 {pullgate_worker("pullgateEventsWorker", modules, toml, secrets, overrides, limits, None, events=True)}
 {js_worker("helloWorker", "js-hello.js", date)}
 {js_worker("helloSendWorker", "js-hello-send.js", date, '(name = "PULLGATE_EVENTS", queue = "eventsink")')}
-{js_worker("relayWorker", "js-relay.js", date, f'(name = "UPSTREAM", text = {capnp_str(a.upstream)})')}
+{js_worker("relayWorker", "js-relay.js", date, f'(name = "UPSTREAM", text = {capnp_str(upstream)})')}
 const kvWorker :Workerd.Worker = (
   modules = [(name = "kv.js", esModule = embed "kv.js"), (name = "kv-seed.json", json = embed "kv-seed.json")],
   compatibilityDate = {capnp_str(date)},
@@ -179,7 +187,11 @@ const cacheWorker :Workerd.Worker = (
   compatibilityDate = {capnp_str(date)},
 );
 """
-    fd = os.open(os.path.join(out, "config.capnp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    return config
+
+
+def write_config(path, config):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(config)
 

@@ -50,6 +50,24 @@ export function headersFrom(text) {
   return headers;
 }
 
+// fetch(url) with redirects left to the caller, rejected with a TimeoutError (and aborted) if
+// its response headers take longer than `ms`; the timer goes once they arrive, so a long body
+// is never cut. One crossing for what the bindings make a dozen: the request's headers, its
+// init, the abort controller, the timer and its callback.
+export function fetchWithin(url, method, headerText, body, ms) {
+  const controller = new AbortController();
+  const init = { method, headers: headersFrom(headerText), redirect: "manual", signal: controller.signal };
+  if (body !== undefined) init.body = body;
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(new DOMException(`no response headers within ${ms} ms`, "TimeoutError"));
+    }, ms);
+  });
+  return Promise.race([fetch(url, init), timeout]).finally(() => clearTimeout(timer));
+}
+
 // Header names as a JS array, made once per isolate.
 export function nameList(text) {
   return text.split("\n");

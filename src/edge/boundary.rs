@@ -4,8 +4,8 @@
 use std::cell::OnceCell;
 
 use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::JsValue;
-use worker::{console_error, web_sys};
+use wasm_bindgen::{JsCast, JsValue};
+use worker::{console_error, js_sys, wasm_bindgen_futures, web_sys};
 
 use crate::header_lines;
 
@@ -17,6 +17,14 @@ extern "C" {
     fn header_values(headers: &web_sys::Headers, names: &JsValue) -> Result<String, JsValue>;
     #[wasm_bindgen(catch, js_name = headersFrom)]
     fn headers_from(text: &str) -> Result<web_sys::Headers, JsValue>;
+    #[wasm_bindgen(js_name = fetchWithin)]
+    fn fetch_within_js(
+        url: &str,
+        method: &str,
+        header_text: &str,
+        body: Option<js_sys::Uint8Array>,
+        ms: f64,
+    ) -> js_sys::Promise;
     #[wasm_bindgen(js_name = nameList)]
     fn name_list(text: &str) -> JsValue;
 }
@@ -74,6 +82,41 @@ pub fn read_headers(headers: &web_sys::Headers, names: &Names) -> Vec<(String, S
         .zip(header_lines::values(&text))
         .filter_map(|(name, value)| Some((name.to_string(), value?.to_string())))
         .collect()
+}
+
+/// Why a fetch gave no response.
+pub enum FetchError {
+    /// No response headers within the limit; the request was aborted.
+    Timeout,
+    Failed(String),
+}
+
+/// `fetch(url)` with `pairs` as its headers and redirects not followed, given up (and aborted)
+/// when its response headers take longer than `limit`.
+pub async fn fetch_within<'a>(
+    url: &str,
+    method: &str,
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    body: Option<&[u8]>,
+    limit: std::time::Duration,
+) -> Result<worker::Response, FetchError> {
+    let body = body.map(js_sys::Uint8Array::from);
+    let promise = fetch_within_js(url, method, &header_lines::encode(pairs), body, limit.as_millis() as f64);
+    match wasm_bindgen_futures::JsFuture::from(promise).await {
+        Ok(value) => match value.dyn_into::<web_sys::Response>() {
+            Ok(resp) => Ok(resp.into()),
+            Err(other) => Err(FetchError::Failed(format!("fetch gave {other:?}"))),
+        },
+        Err(e) => {
+            let name = js_sys::Reflect::get(&e, &JsValue::from_str("name")).ok().and_then(|n| n.as_string());
+            if name.as_deref() == Some("TimeoutError") {
+                return Err(FetchError::Timeout);
+            }
+            let message =
+                e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.to_string())).unwrap_or_else(|| format!("{e:?}"));
+            Err(FetchError::Failed(message))
+        }
+    }
 }
 
 /// A Headers object holding `pairs`.

@@ -9,6 +9,9 @@ mod runtime;
 mod transport;
 mod webhooks;
 
+use std::future::Future;
+use std::pin::Pin;
+
 use worker::{
     console_error, console_log, console_warn, event, web_sys, Context, Env, Headers, Response, ResponseBody,
     ResponseBuilder,
@@ -43,7 +46,10 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
     let upload = r2::upload_of(&req, &parts.method, path);
     let incoming = incoming(&req, &parts, url, events_on).await;
     let rt = WorkerRuntime { env: &env, upload, events_on };
-    let handled = service::handle(&rt, ISOLATE.with(|i| *i), incoming).await;
+    // Behind `dyn`, the core's future keeps its own poll function, out of this one's (see
+    // `service::dispatch`): a cold isolate compiles less before its first answer.
+    let handled: Pin<Box<dyn Future<Output = _>>> = Box::pin(service::handle(&rt, ISOLATE.with(|i| *i), incoming));
+    let handled = handled.await;
     if !handled.events.is_empty() {
         events::send_after_response(&ctx, &env, handled.events);
     }

@@ -3,14 +3,13 @@
 
 use std::time::Duration;
 
-use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use wasm_bindgen::JsValue;
-use worker::{AbortController, Delay, Fetch, Method, RequestInit, RequestRedirect, Response, ResponseBody};
+use worker::{Response, ResponseBody};
 
 use crate::upstream::{Head, Request, Transport, TransportError, READ_HEADERS};
 
-use super::boundary::{self, Names};
+use super::boundary::{self, FetchError, Names};
 use super::runtime::WorkerRuntime;
 
 /// How long an upstream may take to send response headers. containerd gives up after 30 s,
@@ -22,14 +21,6 @@ pub(super) fn now_unix() -> i64 {
     (js_sys::Date::now() / 1000.0) as i64
 }
 
-fn method(m: &str) -> Method {
-    match m {
-        "HEAD" => Method::Head,
-        "POST" => Method::Post,
-        _ => Method::Get,
-    }
-}
-
 /// Status and the headers anything reads (`upstream::READ_HEADERS`) of a fetched response.
 pub fn head_of(resp: &Response) -> Head {
     thread_local! {
@@ -38,36 +29,26 @@ pub fn head_of(resp: &Response) -> Head {
     Head { status: resp.status_code(), headers: NAMES.with(|names| boundary::read_headers(&resp.headers().0, names)) }
 }
 
-/// Fetches `request`, aborted if its response headers take longer than `limit`.
-pub(super) async fn fetch_within(request: worker::Request, limit: Duration) -> Result<Response, TransportError> {
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let fetch = Fetch::Request(request);
-    let sending = std::pin::pin!(fetch.send_with_signal(&signal));
-    let timeout = std::pin::pin!(Delay::from(limit));
-    match select(sending, timeout).await {
-        Either::Left((Ok(resp), _)) => Ok(resp),
-        Either::Left((Err(e), _)) => Err(TransportError::Connect(e.to_string())),
-        Either::Right(_) => {
-            controller.abort();
-            Err(TransportError::Timeout)
-        }
-    }
+/// Fetches `url`, redirects not followed, aborted if its response headers take longer than `limit`.
+pub(super) async fn fetch_within<'a>(
+    url: &str,
+    method: &str,
+    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    body: Option<&[u8]>,
+    limit: Duration,
+) -> Result<Response, TransportError> {
+    boundary::fetch_within(url, method, headers, body, limit).await.map_err(|e| match e {
+        FetchError::Timeout => TransportError::Timeout,
+        FetchError::Failed(detail) => TransportError::Connect(detail),
+    })
 }
 
 impl Transport for WorkerRuntime<'_> {
     type Body = Response;
 
     async fn send(&self, req: Request) -> Result<(Head, Response), TransportError> {
-        let connect = |e: worker::Error| TransportError::Connect(e.to_string());
-        let headers = boundary::headers(req.headers.iter().map(|(name, value)| (name.as_str(), value.as_str())));
-        let mut init = RequestInit::new();
-        init.with_method(method(req.method)).with_headers(headers).with_redirect(RequestRedirect::Manual);
-        if let Some(body) = &req.body {
-            init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
-        }
-        let request = worker::Request::new_with_init(&req.url, &init).map_err(connect)?;
-        let resp = fetch_within(request, HEADER_TIMEOUT).await?;
+        let headers = req.headers.iter().map(|(name, value)| (name.as_str(), value.as_str()));
+        let resp = fetch_within(&req.url, req.method, headers, req.body.as_deref(), HEADER_TIMEOUT).await?;
         Ok((head_of(&resp), resp))
     }
 

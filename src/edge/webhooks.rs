@@ -8,8 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{
-    console_error, D1Database, Env, Headers, MessageBatch, MessageExt, Method, QueueContentType, RawMessageBuilder,
-    RequestInit, RequestRedirect, SendMessage,
+    console_error, D1Database, Env, MessageBatch, MessageExt, QueueContentType, RawMessageBuilder, SendMessage,
 };
 
 use crate::events::Event;
@@ -213,24 +212,15 @@ async fn attempt(db: &D1Database, keyring: Option<&RootKeyring>, insecure: bool,
 }
 
 async fn post(url: &str, d: &Delivery, timestamp: i64, signature: &str) -> Result<u16, String> {
-    let headers = Headers::new();
     let ts = timestamp.to_string();
-    for (name, value) in [
+    let headers = [
         ("content-type", "application/json"),
         ("user-agent", "pullgate-webhook/1"),
         (webhook::ID_HEADER, d.id.as_str()),
         (webhook::TIMESTAMP_HEADER, ts.as_str()),
         (webhook::SIGNATURE_HEADER, signature),
-    ] {
-        headers.set(name, value).map_err(|e| e.to_string())?;
-    }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_redirect(RequestRedirect::Manual)
-        .with_body(Some(text(&d.body)));
-    let request = worker::Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
-    match super::transport::fetch_within(request, TIMEOUT).await {
+    ];
+    match super::transport::fetch_within(url, "POST", headers, Some(d.body.as_bytes()), TIMEOUT).await {
         Ok(resp) => Ok(resp.status_code()),
         Err(TransportError::Timeout) => Err(format!("no answer within {} s", TIMEOUT.as_secs())),
         Err(TransportError::Connect(detail)) => Err(format!("no answer: {detail}")),

@@ -228,6 +228,12 @@ pub async fn handle<R: Runtime>(rt: &R, isolate: &Isolate, request: Incoming) ->
     Handled { reply, logs, events }
 }
 
+fn boxed<'a, T>(
+    f: impl std::future::Future<Output = T> + 'a,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>> {
+    Box::pin(f)
+}
+
 async fn dispatch<R: Runtime>(
     cx: &Ctx<'_, R>,
     route: Result<Route, RouteError>,
@@ -235,26 +241,49 @@ async fn dispatch<R: Runtime>(
     if cx.origin.host.is_empty() {
         return Err(request::BadRequest::MissingHost.into());
     }
+    // Each route's future is boxed behind `dyn`: its poll stays a function of its own instead of
+    // being inlined into one state machine for every route, so a cold isolate compiles only the
+    // code of the routes it serves (the wasm is compiled function by function on first call).
     match route? {
-        Route::VersionCheck => token_endpoint::version_check(cx).await,
-        Route::Token => token_endpoint::token(cx).await,
-        Route::Manifest { name, reference } => match Pull::authorize(cx, name).await? {
-            pull if pull.is_hosted() => hosted::manifests::get(pull, reference).await,
-            pull => manifests::manifest(pull, reference).await,
-        },
-        Route::Blob { name, digest } => match Pull::authorize(cx, name).await? {
-            pull if pull.is_hosted() => hosted::serve::blob(pull, digest).await,
-            pull => blobs::blob(pull, digest).await,
-        },
-        Route::Tags { name } => match Pull::authorize(cx, name).await? {
-            pull if pull.is_hosted() => hosted::serve::tags(pull).await,
-            pull => tags::tags(pull).await,
-        },
-        Route::Referrers { name, digest } => match Pull::authorize(cx, name).await? {
-            pull if pull.is_hosted() => hosted::manifests::referrers(pull, digest).await,
-            pull => referrers::referrers(pull, digest).await,
-        },
-        Route::Push(push) => hosted::push(cx, push).await,
-        Route::HostedAdmin(op) => hosted::admin::handle(cx, op).await,
+        Route::VersionCheck => boxed(token_endpoint::version_check(cx)).await,
+        Route::Token => boxed(token_endpoint::token(cx)).await,
+        Route::Manifest { name, reference } => {
+            boxed(async move {
+                match Pull::authorize(cx, name).await? {
+                    pull if pull.is_hosted() => hosted::manifests::get(pull, reference).await,
+                    pull => manifests::manifest(pull, reference).await,
+                }
+            })
+            .await
+        }
+        Route::Blob { name, digest } => {
+            boxed(async move {
+                match Pull::authorize(cx, name).await? {
+                    pull if pull.is_hosted() => hosted::serve::blob(pull, digest).await,
+                    pull => blobs::blob(pull, digest).await,
+                }
+            })
+            .await
+        }
+        Route::Tags { name } => {
+            boxed(async move {
+                match Pull::authorize(cx, name).await? {
+                    pull if pull.is_hosted() => hosted::serve::tags(pull).await,
+                    pull => tags::tags(pull).await,
+                }
+            })
+            .await
+        }
+        Route::Referrers { name, digest } => {
+            boxed(async move {
+                match Pull::authorize(cx, name).await? {
+                    pull if pull.is_hosted() => hosted::manifests::referrers(pull, digest).await,
+                    pull => referrers::referrers(pull, digest).await,
+                }
+            })
+            .await
+        }
+        Route::Push(push) => boxed(hosted::push(cx, push)).await,
+        Route::HostedAdmin(op) => boxed(hosted::admin::handle(cx, op)).await,
     }
 }
