@@ -68,6 +68,23 @@ export function fetchWithin(url, method, headerText, body, ms) {
   return Promise.race([fetch(url, init), timeout]).finally(() => clearTimeout(timer));
 }
 
+// The client's response: status, headers as in headersFrom, and a body (bytes, a stream, or
+// undefined for none).
+export function respond(status, headerText, body) {
+  return new Response(body ?? null, { status, headers: headersFrom(headerText) });
+}
+
+// One count against a Rate Limiting binding: true if within the limit. Rejects if the binding
+// is missing or its call fails. One crossing where the bindings make a dozen (the binding's
+// lookup and type check, the options object, the outcome's fields).
+export function limitWith(env, binding, key) {
+  const limiter = env[binding];
+  if (limiter == null || typeof limiter.limit !== "function") {
+    return Promise.reject(new Error(`no rate limiter bound as ${binding}`));
+  }
+  return limiter.limit({ key }).then((outcome) => outcome?.success === true);
+}
+
 // Header names as a JS array, made once per isolate.
 export function nameList(text) {
   return text.split("\n");

@@ -25,6 +25,10 @@ extern "C" {
         body: Option<js_sys::Uint8Array>,
         ms: f64,
     ) -> js_sys::Promise;
+    #[wasm_bindgen(catch, js_name = respond)]
+    fn respond_js(status: u16, header_text: &str, body: &JsValue) -> Result<web_sys::Response, JsValue>;
+    #[wasm_bindgen(js_name = limitWith)]
+    fn limit_with(env: &JsValue, binding: &str, key: &str) -> js_sys::Promise;
     #[wasm_bindgen(js_name = nameList)]
     fn name_list(text: &str) -> JsValue;
 }
@@ -115,6 +119,27 @@ pub async fn fetch_within<'a>(
             let message =
                 e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.to_string())).unwrap_or_else(|| format!("{e:?}"));
             Err(FetchError::Failed(message))
+        }
+    }
+}
+
+/// The response to the client, built in one crossing; `body` is a `Uint8Array`, a
+/// `ReadableStream` or `undefined`.
+pub fn respond<'a>(
+    status: u16,
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    body: &JsValue,
+) -> worker::Result<web_sys::Response> {
+    respond_js(status, &header_lines::encode(pairs), body).map_err(worker::Error::from)
+}
+
+/// One count of `key` against the Rate Limiting binding `binding`: within the limit or not, or
+/// why the binding could not answer.
+pub async fn within_limit(env: &worker::Env, binding: &str, key: &str) -> Result<bool, String> {
+    match wasm_bindgen_futures::JsFuture::from(limit_with(env.as_ref(), binding, key)).await {
+        Ok(within) => Ok(within.as_bool() == Some(true)),
+        Err(e) => {
+            Err(e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| format!("{e:?}")))
         }
     }
 }

@@ -12,6 +12,7 @@ mod webhooks;
 use std::future::Future;
 use std::pin::Pin;
 
+use wasm_bindgen::JsValue;
 use worker::{
     console_error, console_log, console_warn, event, web_sys, Context, Env, Headers, Response, ResponseBody,
     ResponseBuilder,
@@ -35,7 +36,7 @@ thread_local! {
 }
 
 #[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     // The runtime's request is read directly, in one crossing: `worker::Request` would copy its
     // method, URL and `cf` object across the boundary up front, its URL would be parsed again,
     // and each header read would be a crossing of its own.
@@ -132,21 +133,29 @@ fn headers_of(list: &ReplyHeaders) -> Headers {
     boundary::headers(list.iter().map(|(name, value)| (*name, value.as_str())))
 }
 
-fn write(reply: Reply<Response>, ctx: &Context) -> worker::Result<Response> {
-    Ok(match reply {
+fn write(reply: Reply<Response>, ctx: &Context) -> worker::Result<web_sys::Response> {
+    match reply {
         Reply::Fixed { status, headers, body } => {
-            ResponseBuilder::new().with_status(status).with_headers(headers_of(&headers)).fixed(body)
+            let body = js_sys::Uint8Array::from(body.as_slice());
+            boundary::respond(status, headers.iter().map(|(n, v)| (*n, v.as_str())), &body)
         }
         Reply::Empty { status, headers } => {
-            ResponseBuilder::new().with_status(status).with_headers(headers_of(&headers)).empty()
+            boundary::respond(status, headers.iter().map(|(n, v)| (*n, v.as_str())), &JsValue::UNDEFINED)
         }
-        Reply::Relay { status, headers, body, fill_cache } => {
+        Reply::Relay { status, headers, body, fill_cache: Some((key, ttl)) } => {
+            // The cache copy is a tee of worker's response; built the long way.
             let (_, stream) = body.into_parts();
             let mut client = ResponseBuilder::new().with_status(status).with_headers(headers_of(&headers)).body(stream);
-            if let Some((key, ttl)) = fill_cache {
-                runtime::store_blob(ctx, key, ttl, &mut client);
-            }
-            client
+            runtime::store_blob(ctx, key, ttl, &mut client);
+            Ok(client.into())
         }
-    })
+        Reply::Relay { status, headers, body, fill_cache: None } => {
+            let body: JsValue = match body.into_parts().1 {
+                ResponseBody::Stream(stream) => stream.into(),
+                ResponseBody::Body(bytes) => js_sys::Uint8Array::from(bytes.as_slice()).into(),
+                ResponseBody::Empty => JsValue::UNDEFINED,
+            };
+            boundary::respond(status, headers.iter().map(|(n, v)| (*n, v.as_str())), &body)
+        }
+    }
 }

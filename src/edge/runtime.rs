@@ -60,15 +60,10 @@ impl ConfigSource for WorkerRuntime<'_> {
 
 impl Limiter for WorkerRuntime<'_> {
     async fn within_limit(&self, limit: Limit, key: &str) -> bool {
-        let limiter = match self.env.rate_limiter(limit.binding()) {
-            Ok(limiter) => limiter,
-            Err(e) => {
-                console_error!("rate limiter {} unavailable: {e}", limit.binding());
-                return true;
-            }
-        };
-        match limiter.limit(key.to_string()).await {
-            Ok(outcome) => outcome.success,
+        // A limiter that cannot answer lets the request through: a valid license is never
+        // refused because a binding failed.
+        match super::boundary::within_limit(self.env, limit.binding(), key).await {
+            Ok(within) => within,
             Err(e) => {
                 console_error!("rate limiter {} failed: {e}", limit.binding());
                 true
