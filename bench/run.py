@@ -29,6 +29,8 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 # The events rows decide a 5% question on a shared machine: more rounds, and an A/A row (the
 # Worker against itself) that shows how far apart two identical targets come out here.
 EVENTS_ROUNDS = max(ROUNDS, 9)
+# Their rounds are longer too: at 1 s this machine's A/A rows moved by up to 9%.
+EVENTS_SECONDS = max(SECONDS, 2)
 RESTARTS = int(os.environ.get("BENCH_RESTARTS", "3"))
 PORTS = dict(kv.split("=", 1) for kv in os.environ["BENCH_PORTS"].split())
 BASE = {name: f"http://127.0.0.1:{port}" for name, port in PORTS.items()}
@@ -87,13 +89,13 @@ class Workerd:
         self.proc = None
 
 
-def wrk(url, headers, connections):
+def wrk(url, headers, connections, seconds):
     """One bounded wrk run; returns (requests, req/s, p50 ms, p99 ms, non-2xx/3xx count, socket errors)."""
-    cmd = ["wrk", "-t", str(min(connections, 2)), "-c", str(connections), "-d", f"{SECONDS}s", "--latency",
+    cmd = ["wrk", "-t", str(min(connections, 2)), "-c", str(connections), "-d", f"{seconds}s", "--latency",
            "--timeout", "10s"]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
-    out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=SECONDS + 30).stdout
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=seconds + 30).stdout
 
     def ms(label):
         m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
@@ -126,8 +128,8 @@ class Target:
             if problem:
                 sys.exit(f"bench: {self.name} {self.path}: {problem}")
 
-    def run(self, connections):
-        total, rps, p50, p99, non_ok, errors = wrk(BASE[self.name] + self.path, self.headers, connections)
+    def run(self, connections, seconds):
+        total, rps, p50, p99, non_ok, errors = wrk(BASE[self.name] + self.path, self.headers, connections, seconds)
         # wrk only tells 2xx/3xx from the rest: a 401 row must be all "non-2xx", the others none.
         wanted_non_ok = total if self.status >= 400 else 0
         if abs(non_ok - wanted_non_ok) > 0 or errors:
@@ -136,15 +138,17 @@ class Target:
         return rps, p50, p99
 
 
-def measure_row(label, targets, concurrency, unit_bytes=None, rounds=None):
-    """Alternates the targets over ROUNDS (or `rounds`); returns {name: (median rps, median p50,
-    median p99, [rps...], [p50...])} and the medians of the per-round ratios to the first target."""
+def measure_row(label, targets, concurrency, unit_bytes=None, rounds=None, seconds=None):
+    """Alternates the targets over ROUNDS (or `rounds`) of SECONDS (or `seconds`) each, in reverse
+    order every other round so a machine speeding up or slowing down favours none; returns
+    {name: (median rps, median p50, median p99, [rps...], [p50...])} and the medians of the
+    per-round ratios to the first target."""
     for t in targets:
         t.verify()
     runs = {t.name: [] for t in targets}
-    for _ in range(rounds or ROUNDS):
-        for t in targets:
-            runs[t.name].append(t.run(concurrency))
+    for round_ in range(rounds or ROUNDS):
+        for t in targets if round_ % 2 == 0 else targets[::-1]:
+            runs[t.name].append(t.run(concurrency, seconds or SECONDS))
     result = {}
     for name, rs in runs.items():
         result[name] = (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs),
@@ -295,16 +299,18 @@ def main():
                 Target("stream upstream", layer_path, {}, 200, is_layer)], c, layer["size"]))
         # Pull events: the same manifest GET on the Worker with the event queue bound and without,
         # alternated round by round like every row.
-        _, _, events_bearer = token_for(os.environ["PULLGATE_LICENSE"], name, "events")
         events_rows, same_rows = [], []
         manifest_path = f"/v2/{name}/manifests/{hello['tag']}"
         for c in CONCURRENCY:
+            # Fresh tokens for each concurrency: these rows outlast a token's TTL (300 s).
+            _, _, bearer = token_for(os.environ["PULLGATE_LICENSE"], name)
+            _, _, events_bearer = token_for(os.environ["PULLGATE_LICENSE"], name, "events")
             events_rows.append(measure_row("manifest GET by tag, events on", [
                 Target("events", manifest_path, {**events_bearer, **accept}, 200),
-                Target("pullgate", manifest_path, {**bearer, **accept}, 200)], c, rounds=EVENTS_ROUNDS))
+                Target("pullgate", manifest_path, {**bearer, **accept}, 200)], c, rounds=EVENTS_ROUNDS, seconds=EVENTS_SECONDS))
             same_rows.append(measure_row("manifest GET by tag, A/A", [
                 Target("pullgate", manifest_path, {**bearer, **accept}, 200),
-                Target("pullgate again", manifest_path, {**bearer, **accept}, 200)], c, rounds=EVENTS_ROUNDS))
+                Target("pullgate again", manifest_path, {**bearer, **accept}, 200)], c, rounds=EVENTS_ROUNDS, seconds=EVENTS_SECONDS))
         # Read before the JS rows below, whose sends go to the same stand-in.
         _, _, sink = request(BASE["eventsink"], "/count")
         events_received, events_sends = json.loads(sink)["received"], json.loads(sink)["sends"]
@@ -342,7 +348,7 @@ def main():
     print()
     print("Pull events (manifest GET by tag): the same Worker with the event queue bound (on, sending each "
           "event after the response to a counting stand-in, bench/workerd/queue.js) and without (off), "
-          f"{EVENTS_ROUNDS} alternating rounds, ratios the medians of the per-round ratios; the A/A column is "
+          f"{EVENTS_ROUNDS} alternating rounds of {EVENTS_SECONDS} s, ratios the medians of the per-round ratios; the A/A column is "
           "the Worker against itself over as many rounds, the noise floor of this machine:")
     print()
     print("| c | events on | events off | throughput on ÷ off | p50 on ÷ off | A/A throughput | A/A p50 |")
