@@ -8,6 +8,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::{console_error, js_sys, wasm_bindgen_futures, web_sys};
 
 use crate::header_lines;
+use crate::upstream::TransportError;
 
 #[wasm_bindgen(module = "/src/edge/boundary.js")]
 extern "C" {
@@ -88,13 +89,6 @@ pub fn read_headers(headers: &web_sys::Headers, names: &Names) -> Vec<(String, S
         .collect()
 }
 
-/// Why a fetch gave no response.
-pub enum FetchError {
-    /// No response headers within the limit; the request was aborted.
-    Timeout,
-    Failed(String),
-}
-
 /// `fetch(url)` with `pairs` as its headers and redirects not followed, given up (and aborted)
 /// when its response headers take longer than `limit`.
 pub async fn fetch_within<'a>(
@@ -103,22 +97,20 @@ pub async fn fetch_within<'a>(
     pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     body: Option<&[u8]>,
     limit: std::time::Duration,
-) -> Result<worker::Response, FetchError> {
+) -> Result<worker::Response, TransportError> {
     let body = body.map(js_sys::Uint8Array::from);
     let promise = fetch_within_js(url, method, &header_lines::encode(pairs), body, limit.as_millis() as f64);
     match wasm_bindgen_futures::JsFuture::from(promise).await {
         Ok(value) => match value.dyn_into::<web_sys::Response>() {
             Ok(resp) => Ok(resp.into()),
-            Err(other) => Err(FetchError::Failed(format!("fetch gave {other:?}"))),
+            Err(other) => Err(TransportError::Connect(format!("fetch gave {other:?}"))),
         },
         Err(e) => {
             let name = js_sys::Reflect::get(&e, &JsValue::from_str("name")).ok().and_then(|n| n.as_string());
             if name.as_deref() == Some("TimeoutError") {
-                return Err(FetchError::Timeout);
+                return Err(TransportError::Timeout);
             }
-            let message =
-                e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.to_string())).unwrap_or_else(|| format!("{e:?}"));
-            Err(FetchError::Failed(message))
+            Err(TransportError::Connect(message_of(&e)))
         }
     }
 }
@@ -138,10 +130,13 @@ pub fn respond<'a>(
 pub async fn within_limit(env: &worker::Env, binding: &str, key: &str) -> Result<bool, String> {
     match wasm_bindgen_futures::JsFuture::from(limit_with(env.as_ref(), binding, key)).await {
         Ok(within) => Ok(within.as_bool() == Some(true)),
-        Err(e) => {
-            Err(e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| format!("{e:?}")))
-        }
+        Err(e) => Err(message_of(&e)),
     }
+}
+
+/// A thrown JS value as text: an `Error`'s message, anything else debug-printed.
+fn message_of(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| format!("{e:?}"))
 }
 
 /// A Headers object holding `pairs`.

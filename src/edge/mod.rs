@@ -41,11 +41,11 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
     // method, URL and `cf` object across the boundary up front, its URL would be parsed again,
     // and each header read would be a crossing of its own.
     let events_on = events::events_on(&env);
-    let parts = REQUEST_HEADERS.with(|names| boundary::read_request(&req, names, events_on));
-    let url = split_url(&parts.url);
-    let path = url.map_or("", |u| u.path);
-    let upload = r2::upload_of(&req, &parts.method, path);
-    let incoming = incoming(&req, &parts, url, events_on).await;
+    let boundary::RequestParts { method, url, headers, place } =
+        REQUEST_HEADERS.with(|names| boundary::read_request(&req, names, events_on));
+    let url = split_url(&url);
+    let upload = r2::upload_of(&req, &method, url.map_or("", |u| u.path));
+    let incoming = incoming(&req, method, url, headers, place, events_on).await;
     let rt = WorkerRuntime { env: &env, upload, events_on };
     // Behind `dyn`, the core's future keeps its own poll function, out of this one's (see
     // `service::dispatch`): a cold isolate compiles less before its first answer.
@@ -68,17 +68,19 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
 /// only events use are copied only when events are on.
 async fn incoming(
     req: &web_sys::Request,
-    parts: &boundary::RequestParts,
+    method: String,
     url: Option<UrlParts<'_>>,
+    headers: Vec<Option<String>>,
+    (country, colo): (Option<String>, Option<String>),
     events_on: bool,
 ) -> Incoming {
+    // In `READ_HEADERS` order.
+    let mut headers = headers.into_iter();
     let [host, authorization, accept, if_none_match, range, client_ip, user_agent] =
-        std::array::from_fn(|i| parts.headers.get(i).cloned().flatten());
+        std::array::from_fn(|_| headers.next().flatten());
     let user_agent = user_agent.filter(|_| events_on);
-    let (country, colo) = parts.place.clone();
     let host = host.or_else(|| Some(url?.authority.to_string())).unwrap_or_default();
     let path = url.map_or(String::new(), |u| u.path.to_string());
-    let method = parts.method.clone();
     let form = if method == "POST" && path == TOKEN_PATH { read_form(req).await } else { FormBody::Absent };
     Incoming {
         method,
@@ -129,19 +131,21 @@ async fn read_form(req: &web_sys::Request) -> FormBody {
     FormBody::Read(body)
 }
 
+fn pairs(list: &ReplyHeaders) -> impl Iterator<Item = (&str, &str)> {
+    list.iter().map(|(name, value)| (*name, value.as_str()))
+}
+
 fn headers_of(list: &ReplyHeaders) -> Headers {
-    boundary::headers(list.iter().map(|(name, value)| (*name, value.as_str())))
+    boundary::headers(pairs(list))
 }
 
 fn write(reply: Reply<Response>, ctx: &Context) -> worker::Result<web_sys::Response> {
     match reply {
         Reply::Fixed { status, headers, body } => {
             let body = js_sys::Uint8Array::from(body.as_slice());
-            boundary::respond(status, headers.iter().map(|(n, v)| (*n, v.as_str())), &body)
+            boundary::respond(status, pairs(&headers), &body)
         }
-        Reply::Empty { status, headers } => {
-            boundary::respond(status, headers.iter().map(|(n, v)| (*n, v.as_str())), &JsValue::UNDEFINED)
-        }
+        Reply::Empty { status, headers } => boundary::respond(status, pairs(&headers), &JsValue::UNDEFINED),
         Reply::Relay { status, headers, body, fill_cache: Some((key, ttl)) } => {
             // The cache copy is a tee of worker's response; built the long way.
             let (_, stream) = body.into_parts();
@@ -155,7 +159,7 @@ fn write(reply: Reply<Response>, ctx: &Context) -> worker::Result<web_sys::Respo
                 ResponseBody::Body(bytes) => js_sys::Uint8Array::from(bytes.as_slice()).into(),
                 ResponseBody::Empty => JsValue::UNDEFINED,
             };
-            boundary::respond(status, headers.iter().map(|(n, v)| (*n, v.as_str())), &body)
+            boundary::respond(status, pairs(&headers), &body)
         }
     }
 }

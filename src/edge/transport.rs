@@ -9,7 +9,7 @@ use worker::{Response, ResponseBody};
 
 use crate::upstream::{Head, Request, Transport, TransportError, READ_HEADERS};
 
-use super::boundary::{self, FetchError, Names};
+use super::boundary::{self, Names};
 use super::runtime::WorkerRuntime;
 
 /// How long an upstream may take to send response headers. containerd gives up after 30 s,
@@ -29,26 +29,12 @@ pub fn head_of(resp: &Response) -> Head {
     Head { status: resp.status_code(), headers: NAMES.with(|names| boundary::read_headers(&resp.headers().0, names)) }
 }
 
-/// Fetches `url`, redirects not followed, aborted if its response headers take longer than `limit`.
-pub(super) async fn fetch_within<'a>(
-    url: &str,
-    method: &str,
-    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
-    body: Option<&[u8]>,
-    limit: Duration,
-) -> Result<Response, TransportError> {
-    boundary::fetch_within(url, method, headers, body, limit).await.map_err(|e| match e {
-        FetchError::Timeout => TransportError::Timeout,
-        FetchError::Failed(detail) => TransportError::Connect(detail),
-    })
-}
-
 impl Transport for WorkerRuntime<'_> {
     type Body = Response;
 
     async fn send(&self, req: Request) -> Result<(Head, Response), TransportError> {
         let headers = req.headers.iter().map(|(name, value)| (name.as_str(), value.as_str()));
-        let resp = fetch_within(&req.url, req.method, headers, req.body.as_deref(), HEADER_TIMEOUT).await?;
+        let resp = boundary::fetch_within(&req.url, req.method, headers, req.body.as_deref(), HEADER_TIMEOUT).await?;
         Ok((head_of(&resp), resp))
     }
 

@@ -220,7 +220,7 @@ async fn post(url: &str, d: &Delivery, timestamp: i64, signature: &str) -> Resul
         (webhook::TIMESTAMP_HEADER, ts.as_str()),
         (webhook::SIGNATURE_HEADER, signature),
     ];
-    match super::transport::fetch_within(url, "POST", headers, Some(d.body.as_bytes()), TIMEOUT).await {
+    match super::boundary::fetch_within(url, "POST", headers, Some(d.body.as_bytes()), TIMEOUT).await {
         Ok(resp) => Ok(resp.status_code()),
         Err(TransportError::Timeout) => Err(format!("no answer within {} s", TIMEOUT.as_secs())),
         Err(TransportError::Connect(detail)) => Err(format!("no answer: {detail}")),
