@@ -236,8 +236,11 @@ pub fn probe(app: &AppRecord, image: &str) -> Outcome<Probe> {
             .hint(format!("its upstreams: {}", if names.is_empty() { "none".into() } else { names.join(", ") })));
     };
     if record.hosted {
-        return Err(Failure::usage(format!("{image} is in app {}'s hosted registry, which only the edge reads", app.slug))
-            .hint("test it through the edge: `upstream test --registry URL`, or `images test --through-edge`"));
+        return Err(Failure::usage(format!(
+            "{image} is in app {}'s hosted registry, which only the edge reads",
+            app.slug
+        ))
+        .hint("test it through the edge: `upstream test --registry URL`, or `images test --through-edge`"));
     }
     let repo = record.upstream_repo(&target.repo);
     let mut report = Report { lines: vec![], json: serde_json::Map::new() };
