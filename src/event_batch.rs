@@ -52,15 +52,19 @@ impl<T> Batch<T> {
 /// message over `MAX_BYTES` by itself goes alone (the queue refuses it, and says so).
 pub fn sends(messages: Vec<String>) -> Vec<Vec<String>> {
     let mut out: Vec<Vec<String>> = Vec::new();
+    let mut current: Vec<String> = Vec::new();
     let mut bytes = 0;
     for message in messages {
-        let fits = out.last().is_some_and(|last| last.len() < MAX_MESSAGES && bytes + message.len() <= MAX_BYTES);
-        if !fits {
-            out.push(Vec::new());
+        let full = current.len() >= MAX_MESSAGES || bytes + message.len() > MAX_BYTES;
+        if full && !current.is_empty() {
+            out.push(std::mem::take(&mut current));
             bytes = 0;
         }
         bytes += message.len();
-        out.last_mut().expect("pushed above").push(message);
+        current.push(message);
+    }
+    if !current.is_empty() {
+        out.push(current);
     }
     out
 }
