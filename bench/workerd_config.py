@@ -24,16 +24,18 @@ def capnp_str(value):
 
 
 def worker_modules(dry_run):
-    """(name, kind, file) for each module wrangler would upload; index.js first."""
+    """(name, kind, file) for each module wrangler would upload; the main module (the one
+    script wrangler bundled from wrangler.toml's `main`) first."""
     modules = []
     for name in sorted(os.listdir(dry_run)):
         if name.endswith(".js"):
             modules.append((name, "esModule", name))
         elif name.endswith(".wasm"):
             modules.append((name, "wasm", name))
-    modules.sort(key=lambda m: m[0] != "index.js")
-    if not modules or modules[0][0] != "index.js":
-        sys.exit(f"workerd_config: no index.js in {dry_run}")
+    scripts = [m for m in modules if m[1] == "esModule"]
+    if len(scripts) != 1:
+        sys.exit(f"workerd_config: want one bundled script in {dry_run}, found {[m[0] for m in scripts]}")
+    modules.sort(key=lambda m: m[1] != "esModule")
     return modules
 
 

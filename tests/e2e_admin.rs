@@ -279,11 +279,20 @@ struct Edge {
 
 impl Edge {
     fn start(kv: &std::path::Path, env_file: &std::path::Path, log: &std::path::Path) -> Edge {
+        // Port base+30..+31, inspector +36..+39, whichever is free (cli_local.rs's probe edge: +32..+35).
+        Edge::start_with(kv, env_file, log, (free_port(30..32), free_port(36..40)), &[])
+    }
+
+    /// As `start`, on the given port and inspector port, with more `--var NAME:VALUE`s.
+    fn start_with(
+        kv: &std::path::Path,
+        env_file: &std::path::Path,
+        log: &std::path::Path,
+        (port, inspector): (u16, u16),
+        vars: &[&str],
+    ) -> Edge {
         use std::os::unix::process::CommandExt;
         let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        // Port base+30..+31, inspector +36..+39, whichever is free (cli_local.rs's probe edge: +32..+35).
-        let port = free_port(30..32);
-        let inspector = free_port(36..40);
         let bin = repo.join("node_modules/.bin");
         let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
         let log = std::fs::File::create(log).expect("edge log");
@@ -296,6 +305,7 @@ impl Edge {
             .args(["--var", "ALLOW_INSECURE_UPSTREAMS:true", "--var", "CONFIG_CACHE_SECONDS:1"])
             // Its D1 copy has no events schema, and no test here reads its pull log.
             .args(["--var", "EVENTS:false"])
+            .args(vars.iter().flat_map(|v| ["--var", v]))
             .arg("--show-interactive-dev-session=false")
             .current_dir(repo)
             .env("PATH", path)
@@ -496,4 +506,43 @@ fn pulls_warn_only_within_the_expiry_window() {
     assert!(warning.contains("ask your vendor to renew it"), "{warning}");
     let (_, later) = issue_expiring("Distant Customer", "60d", &[]);
     assert_eq!(manifest_warning(&d, &later), None);
+}
+
+/// A trap in one request (a panic, with `panic = "abort"`) must not take the Worker down: the
+/// request that trapped fails, and the next ones are answered by a fresh wasm instance, a 401
+/// challenge as before and a whole pull. Its own edge, so no other test's requests share the
+/// instance that traps (`TEST_TRAP_PATH` is the Worker's test hook, src/edge/mod.rs).
+#[test]
+#[ignore = "needs scripts/dev --background; run by scripts/test"]
+fn a_trapped_request_leaves_the_next_ones_answered() {
+    let d = dev();
+    let license = env("PULLGATE_LICENSE");
+    let dir = temp_dir("trap");
+    let kv = dir.join("kv");
+    with_store_quiet(&d.state.join("kv"), || copy_dir(&d.state.join("kv/v3/kv"), &kv.join("v3/kv")));
+    let log = dir.join("edge.log");
+    let ports = (free_port(40..41), free_port(41..42));
+    let edge = Edge::start_with(
+        &kv,
+        std::path::Path::new(&env("PULLGATE_ROOT_SECRET_FILE")),
+        &log,
+        ports,
+        &["TEST_TRAP_PATH:/v2/trap"],
+    );
+    let (status, body) = edge.pull_status(&license);
+    assert_eq!(status, 200, "before the trap: {body}");
+
+    let trapped = get(&format!("{}/v2/trap", edge.url), &[]);
+    assert_eq!(trapped.status, 500, "{}", trapped.text());
+    let printed = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(printed.contains("TEST_TRAP_PATH: trapping on purpose"), "no trap in the edge's log:\n{printed}");
+
+    for round in 0..3 {
+        let challenge = get(&format!("{}/v2/", edge.url), &[]);
+        assert_eq!(challenge.status, 401, "after the trap, round {round}: {}", challenge.text());
+        assert_eq!(error_code(&challenge), "UNAUTHORIZED", "{}", challenge.text());
+        assert!(challenge.header("www-authenticate").is_some_and(|h| h.starts_with("Bearer realm=")));
+        let (status, body) = edge.pull_status(&license);
+        assert_eq!(status, 200, "after the trap, round {round}: {body}");
+    }
 }

@@ -9,13 +9,16 @@ mod runtime;
 mod transport;
 mod webhooks;
 
+use std::cell::OnceCell;
 use std::future::Future;
 use std::pin::Pin;
+use std::task::{self, Poll};
 
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use worker::{
-    console_error, console_log, console_warn, event, web_sys, Context, Env, Headers, Response, ResponseBody,
-    ResponseBuilder,
+    console_error, console_log, console_warn, wasm_bindgen_futures, web_sys, Context, Env, Headers, Response,
+    ResponseBody, ResponseBuilder,
 };
 
 use crate::route::TOKEN_PATH;
@@ -33,10 +36,34 @@ thread_local! {
 
 thread_local! {
     static REQUEST_HEADERS: boundary::Names = const { boundary::Names::new(&READ_HEADERS) };
+    /// `TEST_TRAP_PATH`, read once per instance.
+    static TRAP_PATH: OnceCell<Option<String>> = const { OnceCell::new() };
 }
 
-#[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
+/// Test hook (tests/e2e_trap.rs): a request for this path panics, which traps the wasm, so the
+/// test can check that the next requests are answered by a fresh instance. Unset in production.
+const TRAP_PATH_VAR: &str = "TEST_TRAP_PATH";
+
+/// The runtime's fetch handler. Most of a pull's requests (the 401 challenge, `/v2/` with a
+/// token, the token itself) need no I/O, so their answer is ready at the first poll: that poll
+/// runs here, synchronously, and such an answer goes back as the `Response` itself, without the
+/// future executor's microtask round and promise. Only a request that waits on I/O is handed to
+/// the executor, which polls it again at once with its real waker; every future on these paths
+/// (`JsFuture` underneath) takes the waker of its latest poll, so the first poll's no-op waker
+/// is never the one woken.
+#[wasm_bindgen(js_name = fetch)]
+pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> Result<JsValue, JsValue> {
+    let mut answer: Pin<Box<dyn Future<Output = _>>> = Box::pin(handle(req, env, Context::new(ctx)));
+    match answer.as_mut().poll(&mut task::Context::from_waker(task::Waker::noop())) {
+        Poll::Ready(response) => response.map(JsValue::from).map_err(JsValue::from),
+        Poll::Pending => Ok(wasm_bindgen_futures::future_to_promise(async move {
+            answer.await.map(JsValue::from).map_err(JsValue::from)
+        })
+        .into()),
+    }
+}
+
+async fn handle(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     // The runtime's request is read directly, in one crossing: `worker::Request` would copy its
     // method, URL and `cf` object across the boundary up front, its URL would be parsed again,
     // and each header read would be a crossing of its own.
@@ -44,6 +71,13 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
     let boundary::RequestParts { method, url, headers, place } =
         REQUEST_HEADERS.with(|names| boundary::read_request(&req, names, events_on));
     let url = split_url(&url);
+    let trap_here = TRAP_PATH.with(|trap| {
+        let trap = trap.get_or_init(|| env.var(TRAP_PATH_VAR).ok().map(|v| v.to_string()));
+        trap.is_some() && trap.as_deref() == url.map(|u| u.path)
+    });
+    if trap_here {
+        panic!("{TRAP_PATH_VAR}: trapping on purpose");
+    }
     let upload = r2::upload_of(&req, &method, url.map_or("", |u| u.path));
     let incoming = incoming(&req, method, url, headers, place, events_on).await;
     let rt = WorkerRuntime { env: &env, upload, events_on };
