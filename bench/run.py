@@ -57,8 +57,16 @@ def request(base, path, headers=None, method="GET"):
 class Workerd:
     """The workerd process this script started (its own session, so stopping it stops only it)."""
 
+    current = None  # the one running, whose CPU time the rows read
+
     def __init__(self):
         self.proc = None
+
+    def cpu_seconds(self):
+        """User + system CPU time of the workerd process so far (every Worker and stand-in in it)."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def start(self, config=None, ports=None):
         """Starts workerd on `config` (the full one by default); ms until `ports` (all) accept."""
@@ -66,6 +74,7 @@ class Workerd:
         t0 = time.perf_counter()
         self.proc = subprocess.Popen([os.environ["BENCH_WORKERD"], "serve", config or os.environ["BENCH_CONFIG"]],
                                      stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        Workerd.current = self
         for port in ports or PORTS.values():
             while True:
                 if self.proc.poll() is not None:
@@ -130,20 +139,25 @@ class Target:
                 sys.exit(f"bench: {self.name} {self.path}: {problem}")
 
     def run(self, connections, seconds):
+        """(req/s, p50 ms, p99 ms, workerd CPU µs per request). Only this target is loaded while wrk
+        runs, so the process's CPU time in that span is its Worker's (and the stand-ins it calls);
+        unlike throughput, it hardly moves when the machine's neighbours take the cores."""
+        cpu_before = Workerd.current.cpu_seconds()
         total, rps, p50, p99, non_ok, errors = wrk(BASE[self.name] + self.path, self.headers, connections, seconds)
+        cpu_us = (Workerd.current.cpu_seconds() - cpu_before) * 1e6 / total if total else float("nan")
         # wrk only tells 2xx/3xx from the rest: a 401 row must be all "non-2xx", the others none.
         wanted_non_ok = total if self.status >= 400 else 0
         if abs(non_ok - wanted_non_ok) > 0 or errors:
             sys.exit(f"bench: {self.name} {self.path} at c{connections}: {non_ok} of {total} answers were not "
                      f"{self.status}-class, {errors} socket errors")
-        return rps, p50, p99
+        return rps, p50, p99, cpu_us
 
 
 def measure_row(label, targets, concurrency, unit_bytes=None, rounds=None, seconds=None):
     """Alternates the targets over ROUNDS (or `rounds`) of SECONDS (or `seconds`) each, in reverse
     order every other round so a machine speeding up or slowing down favours none; returns
-    {name: (median rps, median p50, median p99, [rps...], [p50...])} and the medians of the
-    per-round ratios to the first target."""
+    {name: (median rps, median p50, median p99, [rps...], [p50...], median CPU µs per request,
+    [CPU...])} and the medians of the per-round ratios to the first target."""
     for t in targets:
         t.verify()
     runs = {t.name: [] for t in targets}
@@ -153,14 +167,18 @@ def measure_row(label, targets, concurrency, unit_bytes=None, rounds=None, secon
     result = {}
     for name, rs in runs.items():
         result[name] = (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs),
-                        statistics.median(r[2] for r in rs), [r[0] for r in rs], [r[1] for r in rs])
+                        statistics.median(r[2] for r in rs), [r[0] for r in rs], [r[1] for r in rs],
+                        statistics.median(r[3] for r in rs), [r[3] for r in rs])
     first = targets[0].name
     ratios = {name: statistics.median(a / b for a, b in zip(result[first][3], r[3]) if b)
               for name, r in result.items() if name != first}
     p50_ratios = {name: statistics.median(a / b for a, b in zip(result[first][4], r[4]) if b)
                   for name, r in result.items() if name != first}
+    # The upstream direct is another process: workerd spends (almost) nothing on it, no ratio.
+    cpu_ratios = {name: statistics.median(a / b for a, b in zip(result[first][6], r[6]) if b)
+                  for name, r in result.items() if name != first and all(r[6])}
     return {"label": label, "c": concurrency, "result": result, "first": first, "ratios": ratios,
-            "p50_ratios": p50_ratios, "unit_bytes": unit_bytes}
+            "p50_ratios": p50_ratios, "cpu_ratios": cpu_ratios, "unit_bytes": unit_bytes}
 
 
 def cell(row, name):
@@ -173,8 +191,9 @@ def cell(row, name):
 
 
 def print_table(rows):
-    print("| measure | c | pullgate | upstream direct | JS hello | JS relay | pullgate ÷ baseline (throughput) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| measure | c | pullgate | upstream direct | JS hello | JS relay | pullgate ÷ baseline (throughput) "
+          "| workerd CPU per request: pullgate, JS baseline |")
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         first = row["first"]
         cols = {c: "—" for c in ("upstream direct", "JS hello", "JS relay")}
@@ -182,8 +201,11 @@ def print_table(rows):
             if name in COLUMN:
                 cols[COLUMN[name]] = cell(row, name)
         ratios = ", ".join(f"{COLUMN[n]} ×{r:.2f}" for n, r in row["ratios"].items())
+        # The upstream direct is another process; only the Workers' CPU is workerd's.
+        cpu = [f"{row['result'][first][5]:.0f} µs"] + [f"{r[5]:.0f} µs" for n, r in row["result"].items()
+                                                         if n in ("hello", "relay")]
         print(f"| {row['label']} | {row['c']} | {cell(row, first)} | {cols['upstream direct']} | {cols['JS hello']} "
-              f"| {cols['JS relay']} | {ratios} |")
+              f"| {cols['JS relay']} | {ratios} | {', '.join(cpu)} |")
 
 
 def token_for(license_, name, target="pullgate"):
@@ -352,22 +374,27 @@ def main():
           "event after the response to a counting stand-in, bench/workerd/queue.js) and without (off), "
           f"{EVENTS_ROUNDS} alternating rounds of {EVENTS_SECONDS} s, ratios the medians of the per-round ratios; the A/A column is "
           "the same Worker in another isolate (its cache-off copy, the same manifest path) over as many rounds, "
-          "the noise floor of comparing two isolates on this machine:")
+          "the noise floor of comparing two isolates on this machine. CPU per request is the workerd process's "
+          "CPU time while only that Worker was loaded, divided by its requests (with events on, it includes the "
+          "queue stand-in receiving the sends):")
     print()
-    print("| c | events on | events off | throughput on ÷ off | p50 on ÷ off | A/A throughput | A/A p50 |")
-    print("|---|---|---|---|---|---|---|")
+    print("| c | events on | events off | throughput on ÷ off | p50 on ÷ off | CPU per request on ÷ off "
+          "| A/A throughput | A/A p50 | A/A CPU |")
+    print("|---|---|---|---|---|---|---|---|---|")
     events_cost = {}
     for r, same in zip(events_rows, same_rows):
         on, off = r["result"]["events"], r["result"]["pullgate"]
-        events_cost[r["c"]] = (r["ratios"]["pullgate"], r["p50_ratios"]["pullgate"])
-        print(f"| {r['c']} | {on[0]:.0f} req/s, p50 {on[1]:.2f} ms | {off[0]:.0f} req/s, p50 {off[1]:.2f} ms "
-              f"| ×{events_cost[r['c']][0]:.2f} | ×{events_cost[r['c']][1]:.2f} "
-              f"| ×{same['ratios']['nocache']:.2f} | ×{same['p50_ratios']['nocache']:.2f} |")
+        events_cost[r["c"]] = (r["ratios"]["pullgate"], r["p50_ratios"]["pullgate"], r["cpu_ratios"]["pullgate"])
+        print(f"| {r['c']} | {on[0]:.0f} req/s, p50 {on[1]:.2f} ms, {on[5]:.0f} µs CPU "
+              f"| {off[0]:.0f} req/s, p50 {off[1]:.2f} ms, {off[5]:.0f} µs CPU "
+              f"| ×{events_cost[r['c']][0]:.2f} | ×{events_cost[r['c']][1]:.2f} | ×{events_cost[r['c']][2]:.2f} "
+              f"| ×{same['ratios']['nocache']:.2f} | ×{same['p50_ratios']['nocache']:.2f} "
+              f"| ×{same['cpu_ratios']['nocache']:.2f} |")
     for r in send_rows:
         on, off = r["result"]["hellosend"], r["result"]["hello"]
         print(f"| {r['c']} (JS hello with a send ÷ without) | {on[0]:.0f} req/s, p50 {on[1]:.2f} ms "
               f"| {off[0]:.0f} req/s, p50 {off[1]:.2f} ms | ×{r['ratios']['hello']:.2f} "
-              f"| ×{on[1] / off[1] if off[1] else float('nan'):.2f} |")
+              f"| ×{on[1] / off[1] if off[1] else float('nan'):.2f} | ×{r['cpu_ratios']['hello']:.2f} |")
     print(f"Events the queue stand-in received from the Worker: {events_received}, in {events_sends} sends" +
           ("." if events_received else " (BROKEN: events on sent nothing)"))
     print(f"Measured in {elapsed:.0f} s.")
@@ -389,7 +416,8 @@ def main():
           f"token_rps_c16={rps('token issuance (`GET /v2/token`, Basic)', 16):.0f} "
           f"first_request_ms={first['v2']:.0f} wasm_gzip_bytes={wasm_gzip} "
           f"events_rps_on_vs_off c1={events_cost[1][0]:.2f} c16={events_cost[16][0]:.2f} "
-          f"events_p50_on_vs_off c1={events_cost[1][1]:.2f} c16={events_cost[16][1]:.2f}")
+          f"events_p50_on_vs_off c1={events_cost[1][1]:.2f} c16={events_cost[16][1]:.2f} "
+          f"events_cpu_on_vs_off c1={events_cost[1][2]:.2f} c16={events_cost[16][2]:.2f}")
     if not refused_at or not events_received:
         sys.exit(1)
 
