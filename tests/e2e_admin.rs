@@ -348,6 +348,15 @@ impl Edge {
     }
 }
 
+/// A copy of the running stack's KV store under `dir`, for an edge of its own. Only the KV store:
+/// the running edge may be writing its other simulators' databases (rate limiter counters), and a
+/// copy taken mid-write would not open. The suites' CLI writes wait.
+fn kv_copy(d: &Dev, dir: &std::path::Path) -> std::path::PathBuf {
+    let kv = dir.join("kv");
+    with_store_quiet(&d.state.join("kv"), || copy_dir(&d.state.join("kv/v3/kv"), &kv.join("v3/kv")));
+    kv
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -367,10 +376,7 @@ fn the_root_secret_rotates_without_a_failed_pull() {
     let d = dev();
     let license = env("PULLGATE_LICENSE");
     let dir = temp_dir("root-rotation");
-    let kv = dir.join("kv");
-    // Only the KV store: the running edge may be writing its other simulators' databases (rate
-    // limiter counters), and a copy taken mid-write would not open. The suites' CLI writes wait.
-    with_store_quiet(&d.state.join("kv"), || copy_dir(&d.state.join("kv/v3/kv"), &kv.join("v3/kv")));
+    let kv = kv_copy(&d, &dir);
     let old_file = env("PULLGATE_ROOT_SECRET_FILE");
     let old =
         std::fs::read_to_string(&old_file).unwrap().trim().trim_start_matches("PULLGATE_ROOT_SECRET=").to_string();
@@ -518,8 +524,7 @@ fn a_trapped_request_leaves_the_next_ones_answered() {
     let d = dev();
     let license = env("PULLGATE_LICENSE");
     let dir = temp_dir("trap");
-    let kv = dir.join("kv");
-    with_store_quiet(&d.state.join("kv"), || copy_dir(&d.state.join("kv/v3/kv"), &kv.join("v3/kv")));
+    let kv = kv_copy(&d, &dir);
     let log = dir.join("edge.log");
     let ports = (free_port(40..41), free_port(41..42));
     let edge = Edge::start_with(

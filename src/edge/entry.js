@@ -9,7 +9,8 @@
 // terminated and schedules a new one (worker's abort handler, through wasm-bindgen's
 // reset-state glue inside build/index.js), so the next call starts on a fresh instance; the
 // `WorkerEntrypoint` instance they rebuilt after a reset holds no state here.
-// tests/e2e_trap.rs traps a request on purpose and checks the next ones are answered.
+// tests/e2e_admin.rs (`a_trapped_request_leaves_the_next_ones_answered`) traps a request on
+// purpose and checks the next ones are answered.
 
 import Entrypoint from "../../build/index.js";
 

@@ -40,7 +40,7 @@ thread_local! {
     static TRAP_PATH: OnceCell<Option<String>> = const { OnceCell::new() };
 }
 
-/// Test hook (tests/e2e_trap.rs): a request for this path panics, which traps the wasm, so the
+/// Test hook (tests/e2e_admin.rs, `a_trapped_request_leaves_the_next_ones_answered`): a request for this path panics, which traps the wasm, so the
 /// test can check that the next requests are answered by a fresh instance. Unset in production.
 const TRAP_PATH_VAR: &str = "TEST_TRAP_PATH";
 
@@ -54,12 +54,10 @@ const TRAP_PATH_VAR: &str = "TEST_TRAP_PATH";
 #[wasm_bindgen(js_name = fetch)]
 pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> Result<JsValue, JsValue> {
     let mut answer: Pin<Box<dyn Future<Output = _>>> = Box::pin(handle(req, env, Context::new(ctx)));
+    let settled = |response: worker::Result<web_sys::Response>| response.map(JsValue::from).map_err(JsValue::from);
     match answer.as_mut().poll(&mut task::Context::from_waker(task::Waker::noop())) {
-        Poll::Ready(response) => response.map(JsValue::from).map_err(JsValue::from),
-        Poll::Pending => Ok(wasm_bindgen_futures::future_to_promise(async move {
-            answer.await.map(JsValue::from).map_err(JsValue::from)
-        })
-        .into()),
+        Poll::Ready(response) => settled(response),
+        Poll::Pending => Ok(wasm_bindgen_futures::future_to_promise(async move { settled(answer.await) }).into()),
     }
 }
 
@@ -73,7 +71,7 @@ async fn handle(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result
     let url = split_url(&url);
     let trap_here = TRAP_PATH.with(|trap| {
         let trap = trap.get_or_init(|| env.var(TRAP_PATH_VAR).ok().map(|v| v.to_string()));
-        trap.is_some() && trap.as_deref() == url.map(|u| u.path)
+        trap.as_deref().is_some_and(|trap| url.is_some_and(|u| u.path == trap))
     });
     if trap_here {
         panic!("{TRAP_PATH_VAR}: trapping on purpose");
