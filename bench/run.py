@@ -42,6 +42,10 @@ BASE["stream upstream"] = os.environ["PULLGATE_UPSTREAM_STREAM_URL"]
 BASELINES = ("upstream", "stream upstream", "hello", "relay")
 COLUMN = {"upstream": "upstream direct", "stream upstream": "upstream direct", "hello": "JS hello",
           "relay": "JS relay"}
+# What Cloudflare's edge adds to every request a Worker sees (a ray id ending in its location,
+# the country with IP geolocation on, the client's address), sent to every Worker target so the
+# Worker reads what it reads in production; the upstream direct gets none.
+EDGE_HEADERS = {"cf-ray": "8f1e2d3c4b5a6978-FRA", "cf-ipcountry": "DE", "cf-connecting-ip": "203.0.113.7"}
 
 
 def request(base, path, headers=None, method="GET"):
@@ -129,6 +133,8 @@ class Target:
     """One thing to measure in a row: where, with which headers, and what a right answer is."""
 
     def __init__(self, name, path, headers, status, check=None):
+        if name not in ("upstream", "stream upstream"):
+            headers = {**EDGE_HEADERS, **headers}
         self.name, self.path, self.headers, self.status, self.check = name, path, headers, status, check
 
     def verify(self):

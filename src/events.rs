@@ -302,6 +302,20 @@ pub fn place(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.is_empty() && v.len() <= 8 && v.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
+/// A request's country and Cloudflare location: from the `CF-IPCountry` and `CF-Ray` headers
+/// Cloudflare adds (a ray id ends in `-` and the location's code), else from the `cf` object's
+/// `country` and `colo` (read by the edge only when a header is missing). Unchecked: the event
+/// keeps only what `place` accepts.
+pub fn request_place(
+    ipcountry: Option<String>,
+    ray: Option<String>,
+    cf_country: Option<String>,
+    cf_colo: Option<String>,
+) -> (Option<String>, Option<String>) {
+    let colo = ray.and_then(|ray| Some(ray.rsplit_once('-')?.1.to_string()));
+    (ipcountry.or(cf_country), colo.or(cf_colo))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,5 +482,37 @@ mod tests {
         ] {
             assert_eq!(place(value.map(str::to_string)).as_deref(), want, "{value:?}");
         }
+    }
+
+    #[test]
+    fn the_place_comes_from_cloudflares_headers_before_the_cf_object() {
+        let some = |v: &str| Some(v.to_string());
+        for (ipcountry, ray, cf_country, cf_colo, want) in [
+            (some("DE"), some("8f1e2d3c4b5a6978-FRA"), None, None, (some("DE"), some("FRA"))),
+            // The headers win over the cf object (which the edge does not read then).
+            (some("DE"), some("8f1e2d3c4b5a6978-FRA"), some("US"), some("SJC"), (some("DE"), some("FRA"))),
+            (None, None, some("US"), some("SJC"), (some("US"), some("SJC"))),
+            // IP geolocation off: no CF-IPCountry, the ray still names the location.
+            (None, some("8f1e2d3c4b5a6978-LHR"), some("GB"), None, (some("GB"), some("LHR"))),
+            // A ray id without a location: the cf object's, where the edge read it.
+            (some("GB"), some("8f1e2d3c4b5a6978"), None, some("LHR"), (some("GB"), some("LHR"))),
+            (None, None, None, None, (None, None)),
+        ] {
+            assert_eq!(
+                request_place(ipcountry.clone(), ray.clone(), cf_country, cf_colo),
+                want,
+                "{ipcountry:?} {ray:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_queue_message_is_one_line_whatever_its_fields_hold() {
+        let mut e = event();
+        e.customer = Some("line one\nline two\r\u{2028}".into());
+        e.agent = Some("x\ny".into());
+        let json = e.to_json();
+        assert!(!json.contains('\n') && !json.contains('\r'), "{json}");
+        assert_eq!(Event::decode(&json).unwrap().customer, e.customer);
     }
 }

@@ -237,7 +237,13 @@ fn a_burst_of_2000_manifest_requests_is_stored_exactly_once_each_despite_a_redel
                     let r = request(
                         "GET",
                         &format!("{url}/v2/{name}/manifests/1.0"),
-                        &[("authorization", &bearer), ("accept", ACCEPT_ALL)],
+                        &[
+                            ("authorization", &bearer),
+                            ("accept", ACCEPT_ALL),
+                            // As Cloudflare's edge adds them: the events take their place from these.
+                            ("cf-ray", "8f1e2d3c4b5a6978-FRA"),
+                            ("cf-ipcountry", "DE"),
+                        ],
                     );
                     if r.status != 200 {
                         failures.fetch_add(1, Ordering::SeqCst);
@@ -258,6 +264,9 @@ fn a_burst_of_2000_manifest_requests_is_stored_exactly_once_each_despite_a_redel
     assert_eq!(count(&events), TOTAL, "no loss, no duplicate");
     let ids: BTreeSet<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), TOTAL);
+    for e in of_kind(&events, "manifest") {
+        assert_eq!((e["country"].as_str(), e["colo"].as_str()), (Some("DE"), Some("FRA")), "{e}");
+    }
     // The forced redelivery happened (the consumer says so in the Worker log) and added nothing.
     let log = std::fs::read_to_string(d.state.join("logs/wrangler.log")).unwrap_or_default();
     assert!(log.contains("EVENTS_TEST_RETRY_CUSTOMER: batch of"), "the consumer never forced a retry");

@@ -7,8 +7,8 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{console_error, js_sys, wasm_bindgen_futures, web_sys};
 
-use crate::header_lines;
 use crate::upstream::TransportError;
+use crate::{events, header_lines};
 
 #[wasm_bindgen(module = "/src/edge/boundary.js")]
 extern "C" {
@@ -30,6 +30,8 @@ extern "C" {
     fn respond_js(status: u16, header_text: &str, body: &JsValue) -> Result<web_sys::Response, JsValue>;
     #[wasm_bindgen(js_name = limitWith)]
     fn limit_with(env: &JsValue, binding: &str, key: &str) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = sendTexts)]
+    fn send_texts_js(env: &JsValue, binding: &str, text: &str) -> js_sys::Promise;
     #[wasm_bindgen(js_name = nameList)]
     fn name_list(text: &str) -> JsValue;
 }
@@ -56,7 +58,7 @@ pub struct RequestParts {
     pub url: String,
     /// In the order of the names asked for.
     pub headers: Vec<Option<String>>,
-    /// `cf.country` and `cf.colo`, when asked for.
+    /// Country and Cloudflare location, when asked for (`events::request_place`).
     pub place: (Option<String>, Option<String>),
 }
 
@@ -71,7 +73,7 @@ pub fn read_request(request: &web_sys::Request, names: &Names, with_place: bool)
     let method = next().unwrap_or_default();
     let url = next().unwrap_or_default();
     let headers = names.names.iter().map(|_| next()).collect();
-    let place = if with_place { (next(), next()) } else { (None, None) };
+    let place = if with_place { events::request_place(next(), next(), next(), next()) } else { (None, None) };
     RequestParts { method, url, headers, place }
 }
 
@@ -132,6 +134,12 @@ pub async fn within_limit(env: &worker::Env, binding: &str, key: &str) -> Result
         Ok(within) => Ok(within.as_bool() == Some(true)),
         Err(e) => Err(message_of(&e)),
     }
+}
+
+/// One `sendBatch` of `messages` (each free of line breaks) to the Queue binding `binding`.
+pub async fn send_texts(env: &worker::Env, binding: &str, messages: &[String]) -> Result<(), String> {
+    let promise = send_texts_js(env.as_ref(), binding, &messages.join("\n"));
+    wasm_bindgen_futures::JsFuture::from(promise).await.map(drop).map_err(|e| message_of(&e))
 }
 
 /// A thrown JS value as text: an `Error`'s message, anything else debug-printed.

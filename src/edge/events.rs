@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{
-    console_error, event, Context, D1PreparedStatement, Delay, Env, MessageBatch, Queue, QueueContentType,
-    RawMessageBuilder, ScheduleContext, ScheduledEvent, SendMessage,
+    console_error, event, Context, D1PreparedStatement, Delay, Env, MessageBatch, ScheduleContext, ScheduledEvent,
 };
 
 use crate::event_batch::{self, Batch};
@@ -83,17 +82,11 @@ pub fn send_after_response(ctx: &Context, env: &Env, list: Vec<Event>) {
         },
         None => list,
     };
-    let queue = match env.queue(QUEUE_BINDING) {
-        Ok(q) => q,
-        Err(e) => {
-            console_error!("events: queue binding {QUEUE_BINDING}: {e}");
-            return;
-        }
-    };
+    let env = env.clone();
     let mut batch = Batch::default();
     if let Err(list) = batch.add(list) {
         // More than a batch holds (never from one request today): sent by themselves.
-        ctx.wait_until(async move { send(&queue, list).await });
+        ctx.wait_until(async move { send(&env, list).await });
         return;
     }
     let batch = Rc::new(RefCell::new(batch));
@@ -107,19 +100,15 @@ pub fn send_after_response(ctx: &Context, env: &Env, list: Vec<Event>) {
             }
         });
         let list = batch.borrow_mut().take();
-        send(&queue, list).await;
+        send(&env, list).await;
     });
 }
 
-async fn send(queue: &Queue, list: Vec<Event>) {
+/// Each send is one crossing: the messages travel as lines (`Event::to_json` writes none).
+async fn send(env: &Env, list: Vec<Event>) {
     for messages in event_batch::sends(list.iter().map(Event::to_json).collect()) {
-        let count = messages.len();
-        let raw: Vec<SendMessage<JsValue>> = messages
-            .into_iter()
-            .map(|m| RawMessageBuilder::new(JsValue::from_str(&m)).build_with_content_type(QueueContentType::Text))
-            .collect();
-        if let Err(e) = queue.send_raw_batch(raw).await {
-            console_error!("events: queue send failed, {count} event(s) lost: {e}");
+        if let Err(e) = super::boundary::send_texts(env, QUEUE_BINDING, &messages).await {
+            console_error!("events: queue send failed, {} event(s) lost: {e}", messages.len());
         }
     }
 }
