@@ -347,7 +347,8 @@ def main():
                 Target("nocache", manifest_path, {**other_bearer, **accept}, 200)], c, rounds=EVENTS_ROUNDS, seconds=EVENTS_SECONDS))
         # Read before the JS rows below, whose sends go to the same stand-in.
         _, _, sink = request(BASE["eventsink"], "/count")
-        events_received, events_sends = json.loads(sink)["received"], json.loads(sink)["sends"]
+        sink = json.loads(sink)
+        events_received, events_messages, events_sends = sink["received"], sink["messages"], sink["sends"]
         # The runtime's own price for a queued send after the response: JS hello with and without.
         send_rows = [measure_row("JS hello, one queued send after the response", [
             Target("hellosend", "/v2/", {}, 200), Target("hello", "/v2/", {}, 200)], c) for c in CONCURRENCY]
@@ -406,7 +407,8 @@ def main():
         print(f"| {r['c']} (JS hello with a send ÷ without) | {on[0]:.0f} req/s, p50 {on[1]:.2f} ms "
               f"| {off[0]:.0f} req/s, p50 {off[1]:.2f} ms | ×{r['ratios']['hello']:.2f} "
               f"| ×{on[1] / off[1] if off[1] else float('nan'):.2f} | ×{r['cpu_ratios']['hello']:.2f} |")
-    print(f"Events the queue stand-in received from the Worker: {events_received}, in {events_sends} sends" +
+    print(f"Events the queue stand-in received from the Worker: {events_received}, in {events_messages} messages "
+          f"and {events_sends} sends" +
           ("." if events_received else " (BROKEN: events on sent nothing)"))
     print(f"Measured in {elapsed:.0f} s.")
 

@@ -2,16 +2,22 @@
 //! subrequest, several times the work of the request that caused it, so the edge opens a batch,
 //! lets the requests of the next few milliseconds join it, then sends it once (`edge::events`).
 //! Events wait as they are and are serialised when the batch is sent, after every response
-//! they came from. The bounds are those of Cloudflare Queues' `sendBatch`.
+//! they came from, packed into as few messages as the bounds allow: the runtime's work per
+//! message, not per send, is most of what sending costs. The bounds are those of Cloudflare
+//! Queues' `sendBatch` and messages.
 
 /// How long an open batch waits for more events before it is sent.
 pub const WINDOW_MS: u64 = 50;
+/// Events one batch gathers.
+pub const MAX_EVENTS: usize = 100;
 /// `sendBatch` takes at most 100 messages.
 pub const MAX_MESSAGES: usize = 100;
 /// `sendBatch` takes at most 256 KB in all; the rest is room for per-message overhead.
 pub const MAX_BYTES: usize = 200 * 1024;
+/// A message holds at most 128 KB (`events::MAX_MESSAGE_BYTES`, what the consumer reads back).
+pub const MESSAGE_BYTES: usize = crate::events::MAX_MESSAGE_BYTES;
 
-/// Items (events) waiting to be sent together; at most `MAX_MESSAGES`.
+/// Items (events) waiting to be sent together; at most `MAX_EVENTS`.
 #[derive(Debug)]
 pub struct Batch<T> {
     items: Vec<T>,
@@ -27,7 +33,7 @@ impl<T> Batch<T> {
     /// Adds one request's items, all of them or, if they would not fit, none: they are handed
     /// back, to go into a batch of their own.
     pub fn add(&mut self, items: Vec<T>) -> Result<(), Vec<T>> {
-        if self.items.len() + items.len() > MAX_MESSAGES {
+        if self.items.len() + items.len() > MAX_EVENTS {
             return Err(items);
         }
         self.items.extend(items);
@@ -46,6 +52,27 @@ impl<T> Batch<T> {
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
+}
+
+/// Serialised events (JSON objects) packed, in order, into messages that are JSON arrays within
+/// `MESSAGE_BYTES`; an event too large for that by itself goes alone (and the queue says so).
+pub fn messages(events: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for event in events {
+        // Room for the comma and the closing bracket.
+        if !current.is_empty() && current.len() + event.len() + 2 > MESSAGE_BYTES {
+            current.push(']');
+            out.push(std::mem::take(&mut current));
+        }
+        current.push(if current.is_empty() { '[' } else { ',' });
+        current.push_str(&event);
+    }
+    if !current.is_empty() {
+        current.push(']');
+        out.push(current);
+    }
+    out
 }
 
 /// Serialised messages split, in order, into sends within `MAX_MESSAGES` and `MAX_BYTES`. A
@@ -86,8 +113,8 @@ mod tests {
             (99, 1, true),
             (100, 1, false),
             (98, 3, false),
-            (0, MAX_MESSAGES, true),
-            (0, MAX_MESSAGES + 1, false),
+            (0, MAX_EVENTS, true),
+            (0, MAX_EVENTS + 1, false),
         ] {
             let mut batch = Batch::default();
             batch.add(vec![0u8; have]).unwrap();
@@ -110,8 +137,8 @@ mod tests {
         batch.add(vec!["c"]).unwrap();
         assert_eq!(batch.take(), vec!["a", "b", "c"]);
         assert!(batch.is_empty());
-        batch.add(vec!["d"; MAX_MESSAGES]).unwrap();
-        assert_eq!(batch.len(), MAX_MESSAGES);
+        batch.add(vec!["d"; MAX_EVENTS]).unwrap();
+        assert_eq!(batch.len(), MAX_EVENTS);
     }
 
     #[test]
@@ -137,6 +164,36 @@ mod tests {
                 assert!(send.len() == 1 || total <= MAX_BYTES, "{n} × {bytes} B: a send of {total} B");
             }
             assert_eq!(split.concat(), all, "every message once, in order");
+        }
+    }
+
+    #[test]
+    fn events_pack_into_arrays_within_the_message_bound() {
+        // (events, bytes each; events per message)
+        for (n, bytes, expected) in [
+            (0, 10, vec![]),
+            (1, 10, vec![1]),
+            (MAX_EVENTS, 600, vec![MAX_EVENTS]),
+            // 32 KB events: three fit in 128 KB with their commas and brackets.
+            (7, 32 * 1024, vec![3, 3, 1]),
+            // "[a,b]": two events and three bytes.
+            (2, (MESSAGE_BYTES - 3) / 2, vec![2]),
+            (2, (MESSAGE_BYTES - 3) / 2 + 1, vec![1, 1]),
+            (2, MESSAGE_BYTES + 1, vec![1, 1]),
+        ] {
+            let all: Vec<String> = (0..n)
+                .map(|i| format!("{{\"i\":\"{i}{}\"}}", "0".repeat(bytes.max(10) - 8 - i.to_string().len())))
+                .collect();
+            let packed = super::messages(all.clone());
+            let mut back: Vec<String> = Vec::new();
+            for (message, &count) in packed.iter().zip(&expected) {
+                assert!(count == 1 || message.len() <= MESSAGE_BYTES, "{n} × {bytes} B: {} B", message.len());
+                let list: Vec<serde_json::Value> = serde_json::from_str(message).unwrap();
+                assert_eq!(list.len(), count, "{n} × {bytes} B");
+                back.extend(list.iter().map(|v| v.to_string()));
+            }
+            assert_eq!(packed.len(), expected.len(), "{n} × {bytes} B");
+            assert_eq!(back, all, "every event once, in order");
         }
     }
 }

@@ -96,9 +96,12 @@ pub struct Event {
     pub blobs: Vec<BlobSize>,
 }
 
-/// Largest queued message read back; ours are under 2 KiB, or about 12 KiB with the most blob
-/// sizes a manifest's event carries (a queue message may hold 128 KB).
+/// Largest event read back; ours are under 2 KiB, or about 12 KiB with the most blob sizes a
+/// manifest's event carries.
 pub const MAX_EVENT_BYTES: usize = 32 * 1024;
+/// Largest queue message read back: a JSON array of events (`event_batch::messages`), within
+/// the 128 KB a Cloudflare Queues message may hold.
+pub const MAX_MESSAGE_BYTES: usize = 128 * 1000;
 
 /// Why a queued message was not an event (it is dropped and logged, never retried).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +114,7 @@ pub enum DecodeError {
 impl std::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DecodeError::TooLarge(n) => write!(f, "event of {n} bytes is over {MAX_EVENT_BYTES}"),
+            DecodeError::TooLarge(n) => write!(f, "event or message of {n} bytes is over its bound"),
             DecodeError::NotJson(e) => write!(f, "event is not an event's JSON: {e}"),
             DecodeError::BadId => write!(f, "event id is not 32 lowercase hex digits"),
         }
@@ -135,6 +138,25 @@ impl Event {
             return Err(DecodeError::BadId);
         }
         Ok(event)
+    }
+
+    /// Reads a queue message back: a JSON array of events (what the edge sends), or one event
+    /// (what it sent before it packed them, still queued across an upgrade).
+    pub fn decode_message(text: &str) -> Result<Vec<Event>, DecodeError> {
+        if !text.trim_start().starts_with('[') {
+            return Event::decode(text).map(|event| vec![event]);
+        }
+        if text.len() > MAX_MESSAGE_BYTES {
+            return Err(DecodeError::TooLarge(text.len()));
+        }
+        let events: Vec<Event> = serde_json::from_str(text).map_err(|e| DecodeError::NotJson(e.to_string()))?;
+        if events.is_empty() {
+            return Err(DecodeError::NotJson("an empty list".into()));
+        }
+        if !events.iter().all(|event| is_event_id(&event.id)) {
+            return Err(DecodeError::BadId);
+        }
+        Ok(events)
     }
 
     /// The row's values in `COLUMNS` order, for a bound `INSERT`.
@@ -398,6 +420,23 @@ mod tests {
         }
         let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(MAX_EVENT_BYTES));
         assert!(matches!(Event::decode(&huge), Err(DecodeError::TooLarge(_))));
+    }
+
+    #[test]
+    fn a_message_holds_a_list_of_events_or_one() {
+        let (a, mut b) = (event(), event());
+        b.id = event_id([0xcd; 16]);
+        b.customer = Some("Initech".into());
+        let list = format!("[{},{}]", a.to_json(), b.to_json());
+        assert_eq!(Event::decode_message(&list), Ok(vec![a.clone(), b.clone()]));
+        assert_eq!(Event::decode_message(&a.to_json()), Ok(vec![a.clone()]), "one event, as sent before");
+        let bad_id = format!("[{},{}]", a.to_json(), b.to_json().replace(&"cd".repeat(16), "cd"));
+        assert_eq!(Event::decode_message(&bad_id), Err(DecodeError::BadId));
+        for text in ["[]", "[{}]", "[1]", &format!("[{}", a.to_json()), ""] {
+            assert!(matches!(Event::decode_message(text), Err(DecodeError::NotJson(_))), "{text}");
+        }
+        let huge = format!("[{}]", vec![a.to_json(); MAX_MESSAGE_BYTES / a.to_json().len() + 1].join(","));
+        assert!(matches!(Event::decode_message(&huge), Err(DecodeError::TooLarge(_))));
     }
 
     #[test]

@@ -21,9 +21,14 @@ fuzz_target!(|data: &[u8]| {
     if let Some(prefix) = client_prefix(&f[1]) {
         assert!(prefix.ends_with(".0/24") || prefix.ends_with("::/48"), "{prefix}");
     }
-    if let Ok(event) = Event::decode(&f[2]) {
-        assert_eq!(Event::decode(&event.to_json()), Ok(event.clone()));
-        assert_eq!(event.row().len(), pullgate::events::COLUMNS.len());
+    if let Ok(events) = Event::decode_message(&f[2]) {
+        for event in &events {
+            assert_eq!(Event::decode(&event.to_json()), Ok(event.clone()));
+            assert_eq!(event.row().len(), pullgate::events::COLUMNS.len());
+        }
+        let packed = pullgate::event_batch::messages(events.iter().map(Event::to_json).collect());
+        let back: Vec<Event> = packed.iter().flat_map(|m| Event::decode_message(m).unwrap()).collect();
+        assert_eq!(back, events);
     }
     let noted = blob_sizes::of_manifest(f[3].as_bytes());
     assert!(noted.len() <= blob_sizes::MAX_NOTED);

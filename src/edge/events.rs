@@ -104,11 +104,13 @@ pub fn send_after_response(ctx: &Context, env: &Env, list: Vec<Event>) {
     });
 }
 
-/// Each send is one crossing: the messages travel as lines (`Event::to_json` writes none).
+/// The events packed into as few messages as fit (`event_batch::messages`), each send one
+/// crossing: the messages travel as lines (JSON holds no raw line break).
 async fn send(env: &Env, list: Vec<Event>) {
-    for messages in event_batch::sends(list.iter().map(Event::to_json).collect()) {
+    let count = list.len();
+    for messages in event_batch::sends(event_batch::messages(list.iter().map(Event::to_json).collect())) {
         if let Err(e) = super::boundary::send_texts(env, QUEUE_BINDING, &messages).await {
-            console_error!("events: queue send failed, {} event(s) lost: {e}", messages.len());
+            console_error!("events: a queue send of {count} event(s) failed, its share lost: {e}");
         }
     }
 }
@@ -152,35 +154,37 @@ async fn consume(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> worke
             console_error!("events: a message that is not text was dropped");
             continue;
         };
-        let event = match Event::decode(&text) {
-            Ok(event) => event,
+        let events = match Event::decode_message(&text) {
+            Ok(events) => events,
             Err(e) => {
                 console_error!("events: {e}; message dropped");
                 continue;
             }
         };
-        hooked |= hook.is_some() && event.customer == hook;
-        for row in event.blob_size_rows() {
-            let values: Vec<JsValue> = row.into_iter().map(js).collect();
-            match db.prepare(events::BLOB_SIZE_SQL).bind(&values) {
-                Ok(statement) => sizes.push(statement),
+        for event in events {
+            hooked |= hook.is_some() && event.customer == hook;
+            for row in event.blob_size_rows() {
+                let values: Vec<JsValue> = row.into_iter().map(js).collect();
+                match db.prepare(events::BLOB_SIZE_SQL).bind(&values) {
+                    Ok(statement) => sizes.push(statement),
+                    Err(e) => {
+                        console_error!("events: binding a blob size of event {}: {e}; batch retried", event.id);
+                        batch.retry_all();
+                        return Ok(());
+                    }
+                }
+            }
+            let values: Vec<JsValue> = event.row().into_iter().map(js).collect();
+            match db.prepare(sql.as_str()).bind(&values) {
+                Ok(statement) => {
+                    statements.push(statement);
+                    stored.push(event);
+                }
                 Err(e) => {
-                    console_error!("events: binding a blob size of event {}: {e}; batch retried", event.id);
+                    console_error!("events: binding event {}: {e}; batch retried", event.id);
                     batch.retry_all();
                     return Ok(());
                 }
-            }
-        }
-        let values: Vec<JsValue> = event.row().into_iter().map(js).collect();
-        match db.prepare(sql.as_str()).bind(&values) {
-            Ok(statement) => {
-                statements.push(statement);
-                stored.push(event);
-            }
-            Err(e) => {
-                console_error!("events: binding event {}: {e}; batch retried", event.id);
-                batch.retry_all();
-                return Ok(());
             }
         }
     }

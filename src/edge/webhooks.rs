@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::{
-    console_error, D1Database, Env, MessageBatch, MessageExt, QueueContentType, RawMessageBuilder, SendMessage,
+    console_error, D1Database, Delay, Env, MessageBatch, MessageExt, QueueContentType, RawMessageBuilder, SendMessage,
 };
 
 use crate::events::Event;
@@ -28,6 +28,8 @@ pub const QUEUE_NAME: &str = "pullgate-webhooks";
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Most messages one `sendBatch` takes.
 const SEND_CHUNK: usize = 100;
+/// Pauses before writing a hook's status again after a failed write.
+const STATUS_WRITE_PAUSES_MS: [u64; 3] = [100, 500, 2000];
 /// Most license records the daily cron reads.
 const MAX_LICENSES: usize = 10_000;
 
@@ -153,12 +155,22 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: Env) {
         if let Some(e) = &error {
             values.push(text(e));
         }
-        let run = match db.prepare(sql).bind(&values) {
-            Ok(statement) => statement.run().await.map(|_| ()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = run {
-            console_error!("webhooks: recording hook {}'s status failed: {e}", delivery.hook);
+        // The attempt is made and acknowledged: its record is written again on a failure (a busy
+        // database, as the events consumer's batch holds it), a few times, not lost at once.
+        let mut pauses = STATUS_WRITE_PAUSES_MS.iter();
+        loop {
+            let run = match db.prepare(sql).bind(&values) {
+                Ok(statement) => statement.run().await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            match (run, pauses.next()) {
+                (Ok(()), _) => break,
+                (Err(_), Some(&ms)) => Delay::from(Duration::from_millis(ms)).await,
+                (Err(e), None) => {
+                    console_error!("webhooks: recording hook {}'s status failed: {e}", delivery.hook);
+                    break;
+                }
+            }
         }
     }
 }
