@@ -47,6 +47,12 @@ pub fn basic(realm: &str) -> String {
 fn push_param(out: &mut String, name: &str, value: &str) {
     out.push_str(name);
     out.push_str("=\"");
+    // The usual value (a realm URL, a scope) has nothing to escape or drop: copied whole.
+    if value.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') {
+        out.push_str(value);
+        out.push('"');
+        return;
+    }
     for c in value.chars() {
         match c {
             '"' | '\\' => {
@@ -496,5 +502,10 @@ mod tests {
         // Control characters are dropped, not smuggled: the rest survives the trip.
         let got = parse(&bearer("r\r\n", "s\t", Some("x\u{7f}y"), None));
         assert_eq!(got, vec![ch("bearer", &[("realm", "r"), ("service", "s"), ("scope", "xy")])]);
+        // So are non-ASCII ones (Workers refuses non-Latin-1 header values); plain ones stay whole.
+        assert_eq!(
+            bearer("https://é.example/~t", "s", None, None),
+            r#"Bearer realm="https://.example/~t",service="s""#
+        );
     }
 }

@@ -13,9 +13,12 @@ pub fn values(text: &str) -> impl Iterator<Item = Option<&str>> {
 /// `name\nvalue\n…` for `headersFrom`. A pair whose name or value holds a line break or NUL is
 /// left out: it would shift every pair after it.
 pub fn encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let mut out = String::new();
+    // Scanned as bytes: both are ASCII, which no multi-byte UTF-8 sequence contains, and a
+    // `char` pattern decodes every character (the largest Rust item of a 401 in a profile).
+    let breaks = |s: &str| s.bytes().any(|b| b == b'\n' || b == 0);
+    let mut out = String::with_capacity(256);
     for (name, value) in pairs {
-        if [name, value].iter().any(|s| s.contains(['\n', '\0'])) {
+        if breaks(name) || breaks(value) {
             continue;
         }
         if !out.is_empty() {
@@ -44,5 +47,10 @@ mod tests {
         assert_eq!(encode([("a", "1")]), "a\n1");
         assert_eq!(encode([("a", "1"), ("b", ""), ("c", "3")]), "a\n1\nb\n\nc\n3");
         assert_eq!(encode([("a", "1\n2"), ("b", "2"), ("c\0", "3"), ("d", "x\0")]), "b\n2");
+        assert_eq!(
+            encode([("é", "ü\u{2028}✓"), ("x", "a\u{85}")]),
+            "é\nü\u{2028}✓\nx\na\u{85}",
+            "other breaks are data"
+        );
     }
 }
