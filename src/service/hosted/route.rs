@@ -108,55 +108,65 @@ pub fn parse(method: Method, rest: &str) -> Option<Result<PushRoute, RouteError>
     Some(parsed)
 }
 
-/// A client's `Range` on a blob of `size` bytes: `bytes=a-b`, `bytes=a-` or `bytes=-n` (one
-/// range only). `Ok(None)` without a header; `Err` when unsatisfiable or malformed (416).
-pub fn blob_range(header: Option<&str>, size: u64) -> Result<Option<ByteRange>, ()> {
-    let Some(value) = header.map(str::trim) else { return Ok(None) };
-    let spec = value.strip_prefix("bytes=").ok_or(())?.trim();
-    if spec.contains(',') {
-        return Err(());
+/// Why a `Range` or `Content-Range` was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeError {
+    /// Not a single byte range in the header's syntax.
+    Malformed,
+    /// Well-formed, but no byte of it lies within the blob.
+    Unsatisfiable,
+}
+
+/// A decimal byte position: digits only (no sign), within `u64`.
+fn position(s: &str) -> Result<u64, RangeError> {
+    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(RangeError::Malformed);
     }
-    let (start, end) = spec.split_once('-').ok_or(())?;
-    let number = |s: &str| -> Result<u64, ()> {
-        if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(());
-        }
-        s.parse().map_err(|_| ())
-    };
+    s.parse().map_err(|_| RangeError::Malformed)
+}
+
+/// A client's `Range` on a blob of `size` bytes: `bytes=a-b`, `bytes=a-` or `bytes=-n` (one
+/// range only). `Ok(None)` without a header; `Err` when malformed or unsatisfiable (both 416).
+pub fn blob_range(header: Option<&str>, size: u64) -> Result<Option<ByteRange>, RangeError> {
+    let Some(value) = header.map(str::trim) else { return Ok(None) };
+    let spec = value.strip_prefix("bytes=").ok_or(RangeError::Malformed)?.trim();
+    if spec.contains(',') {
+        return Err(RangeError::Malformed);
+    }
+    let (start, end) = spec.split_once('-').ok_or(RangeError::Malformed)?;
     let (offset, last) = match (start.trim(), end.trim()) {
         ("", suffix) => {
-            let n = number(suffix)?.min(size);
+            let n = position(suffix)?.min(size);
             if n == 0 {
-                return Err(());
+                return Err(RangeError::Unsatisfiable);
             }
             (size - n, size - 1)
         }
-        (a, "") => (number(a)?, size.saturating_sub(1)),
-        (a, b) => (number(a)?, number(b)?.min(size.saturating_sub(1))),
+        (a, "") => (position(a)?, size.saturating_sub(1)),
+        (a, b) => {
+            let (a, b) = (position(a)?, position(b)?);
+            if b < a {
+                return Err(RangeError::Malformed);
+            }
+            (a, b.min(size.saturating_sub(1)))
+        }
     };
     if offset >= size || last < offset {
-        return Err(());
+        return Err(RangeError::Unsatisfiable);
     }
     Ok(Some(ByteRange { offset, length: last - offset + 1 }))
 }
 
 /// An upload chunk's `Content-Range: <start>-<end>` (inclusive; distribution also takes a
 /// `bytes ` prefix and a `/<total>` suffix). `Err` when malformed.
-pub fn content_range(value: &str) -> Result<(u64, u64), ()> {
+pub fn content_range(value: &str) -> Result<(u64, u64), RangeError> {
     let v = value.trim();
     let v = v.strip_prefix("bytes ").or_else(|| v.strip_prefix("bytes=")).unwrap_or(v);
     let v = v.split_once('/').map_or(v, |(range, _)| range);
-    let (a, b) = v.split_once('-').ok_or(())?;
-    let number = |s: &str| -> Result<u64, ()> {
-        let s = s.trim();
-        if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(());
-        }
-        s.parse().map_err(|_| ())
-    };
-    let (start, end) = (number(a)?, number(b)?);
+    let (a, b) = v.split_once('-').ok_or(RangeError::Malformed)?;
+    let (start, end) = (position(a.trim())?, position(b.trim())?);
     if end < start {
-        return Err(());
+        return Err(RangeError::Malformed);
     }
     Ok((start, end))
 }
@@ -216,13 +226,14 @@ mod tests {
             (Some("bytes=-3"), r(7, 3)),
             (Some("bytes=-30"), r(0, 10)),
             (Some("bytes=2-100"), r(2, 8)),
-            (Some("bytes=10-"), Err(())),
-            (Some("bytes=5-2"), Err(())),
-            (Some("bytes=-0"), Err(())),
-            (Some("bytes=0-1,3-4"), Err(())),
-            (Some("items=0-1"), Err(())),
-            (Some("bytes=+1-2"), Err(())),
-            (Some("bytes=99999999999999999999999-"), Err(())),
+            (Some("bytes=10-"), Err(RangeError::Unsatisfiable)),
+            (Some("bytes=10-12"), Err(RangeError::Unsatisfiable)),
+            (Some("bytes=5-2"), Err(RangeError::Malformed)),
+            (Some("bytes=-0"), Err(RangeError::Unsatisfiable)),
+            (Some("bytes=0-1,3-4"), Err(RangeError::Malformed)),
+            (Some("items=0-1"), Err(RangeError::Malformed)),
+            (Some("bytes=+1-2"), Err(RangeError::Malformed)),
+            (Some("bytes=99999999999999999999999-"), Err(RangeError::Malformed)),
         ] {
             assert_eq!(blob_range(header, 10), want, "{header:?}");
         }
@@ -233,9 +244,9 @@ mod tests {
         for (value, want) in [
             ("0-99", Ok((0, 99))),
             ("bytes 100-199/*", Ok((100, 199))),
-            ("5-4", Err(())),
-            ("-4", Err(())),
-            ("a-b", Err(())),
+            ("5-4", Err(RangeError::Malformed)),
+            ("-4", Err(RangeError::Malformed)),
+            ("a-b", Err(RangeError::Malformed)),
         ] {
             assert_eq!(content_range(value), want, "{value}");
         }
