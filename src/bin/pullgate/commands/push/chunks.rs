@@ -25,7 +25,7 @@ pub fn advertised_min(header: Option<&str>) -> Option<u64> {
 pub fn resume_offset(range: Option<&str>) -> Result<u64, String> {
     let Some(value) = range.map(str::trim) else { return Ok(0) };
     let (start, end) = pullgate::service::hosted::route::content_range(value)
-        .map_err(|()| format!("the registry's Range {value:?} is not <start>-<end>"))?;
+        .map_err(|_| format!("the registry's Range {value:?} is not <start>-<end>"))?;
     if start != 0 {
         return Err(format!("the registry's Range {value:?} does not start at 0"));
     }
