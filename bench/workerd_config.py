@@ -105,7 +105,7 @@ def main():
     p.add_argument("--dev-vars", required=True)
     p.add_argument("--kv-seed", required=True)
     p.add_argument("--upstream", required=True)
-    p.add_argument("--port", action="append", default=[], help="pullgate|nocache|events|eventsink|hello|relay=PORT")
+    p.add_argument("--port", action="append", default=[], help="pullgate|nocache|events|eventsink|hello|hellosend|relay|kv|cache=PORT")
     p.add_argument("--var", action="append", default=[])
     p.add_argument("--limit", action="append", default=[])
     a = p.parse_args()

@@ -1,8 +1,10 @@
 // The KV namespace for plain workerd (scripts/bench): answers workerd's KV protocol (GET /<key>,
-// PUT, DELETE, list) over an in-memory map seeded with the records the admin CLI wrote.
+// PUT, DELETE, list) over an in-memory map seeded with the records the admin CLI wrote. A request
+// with an `x-bench-count` header (which workerd never sends) answers how many reads it served.
 import seed from "./kv-seed.json";
 
 const store = new Map(Object.entries(seed));
+let reads = 0;
 
 function keyOf(url) {
   const raw = url.pathname.slice(1);
@@ -11,10 +13,12 @@ function keyOf(url) {
 
 export default {
   async fetch(request) {
+    if (request.headers.has("x-bench-count")) return Response.json({ reads });
     const url = new URL(request.url);
     const key = keyOf(url);
     switch (request.method) {
       case "GET": {
+        reads += 1;
         if (key === "") {
           const prefix = url.searchParams.get("prefix") ?? "";
           const keys = [...store.keys()].filter((k) => k.startsWith(prefix)).sort().map((name) => ({ name }));
